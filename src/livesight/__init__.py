@@ -1,0 +1,7 @@
+"""LiveSight: watch live video with natural-language conditions."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+__all__ = ["__version__"]

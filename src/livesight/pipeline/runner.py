@@ -1,0 +1,424 @@
+"""The engine of every session and job: source → chunks and samples → judge → rules → sink.
+
+Checks run concurrently (a slow model must not stall the stream) under a per-run limit, and their
+results are applied strictly in stream order, so triggers and events come out in the order the
+pictures were shown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from livesight.judges import Judge
+from livesight.judges.errors import JudgeAuthError, JudgeError, JudgeNotConfigured
+from livesight.pipeline.chunker import Chunker, PendingChunk, write_chunk
+from livesight.pipeline.sampler import Sampler, encode_images
+from livesight.pipeline.stats import RunStats
+from livesight.rules import StopReason, TriggerRule, TriggerState, make_event, new_id
+from livesight.sources.hub import SharedSource, SourceOptions, SourceRegistry
+from livesight.sources.subscription import DropPolicy, SourceEnd
+from livesight.sources.urls import redact
+from livesight.types import Chunk, ChunkStatus, EncodedPacket, Event, Frame, Gap, InputMode, Sample, Verdict
+
+log = logging.getLogger(__name__)
+
+# The judges' errors that no retry fixes: the run fails with their message.
+_FATAL_JUDGE_ERRORS = (JudgeAuthError, JudgeNotConfigured)
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """What one run watches and how. Sessions set ``review_query``; jobs and ``watch`` set ``condition``."""
+
+    source_url: str
+    condition: str | None = None
+    review_query: str | None = None
+    interval_seconds: float = 10.0
+    input_mode: InputMode = "frames"
+    clip_duration_seconds: float = 3.0
+    clip_frames: int = 6
+    chunk_seconds: float = 10.0
+    review_frames: int = 10
+    max_duration_seconds: float | None = None
+    rule: TriggerRule = field(default_factory=TriggerRule)
+    record: bool = True
+    source: SourceOptions = field(default_factory=SourceOptions)
+    concurrency: int = 4
+    frame_long_side: int = 768
+    jpeg_quality: int = 85
+
+
+@dataclass(frozen=True)
+class RunResult:
+    reason: StopReason
+    detail: str
+    stats: RunStats
+
+
+class RunSink(Protocol):
+    """Where a run's output goes: the store, the CLI's printer, a test's list."""
+
+    async def started(self, run: Run) -> None: ...
+    async def chunk_recorded(self, run: Run, chunk: Chunk) -> None: ...
+    async def chunk_analysed(self, run: Run, chunk: Chunk, analysis_id: str, events: int, ok: bool) -> None: ...
+    async def events(self, run: Run, events: Sequence[Event], data: Sequence[dict[str, Any]]) -> None: ...
+    async def gap(self, run: Run, gap: Gap) -> None: ...
+    async def checked(self, run: Run, sample: Sample, verdict: Verdict | None, fired: bool) -> None: ...
+
+
+class Run:
+    """One session or job in progress. ``await run.run()`` returns why it ended."""
+
+    def __init__(
+        self,
+        run_id: str,
+        config: RunConfig,
+        *,
+        judge: Judge | None,
+        registry: SourceRegistry,
+        sink: RunSink,
+        recordings_dir: Path | None = None,
+    ) -> None:
+        if config.condition is None and config.review_query is None and not config.record:
+            raise ValueError("a run needs a condition, a review query or recording")
+        if (config.condition or config.review_query) and judge is None:
+            raise ValueError("a run with a condition or review query needs a judge")
+        self.run_id = run_id
+        self.config = config
+        self.judge = judge
+        self.registry = registry
+        self.sink = sink
+        self.recordings_dir = recordings_dir
+        self.stats = RunStats()
+        self.rule_state = TriggerState(config.rule)
+        self.chunker = Chunker(config.chunk_seconds)
+        self.sampler = Sampler(
+            config.input_mode,
+            clip_duration=config.clip_duration_seconds,
+            clip_frames=config.clip_frames,
+            long_side=config.frame_long_side,
+            quality=config.jpeg_quality,
+        )
+        self.source: SharedSource | None = None
+        self._cancelled = asyncio.Event()
+        self._stop: tuple[StopReason, str] | None = None
+        self._semaphore = asyncio.Semaphore(max(1, config.concurrency))
+        self._max_pending = max(2, config.concurrency * 2)
+        self._checks: asyncio.Queue[asyncio.Task[tuple[Sample, Verdict | BaseException]] | None] = asyncio.Queue()
+        self._reviews: asyncio.Queue[asyncio.Task[tuple[Chunk, str, list[Event], bool]] | None] = asyncio.Queue()
+        self._check_tasks: set[asyncio.Task[tuple[Sample, Verdict | BaseException]]] = set()
+        self._writes: dict[int, asyncio.Task[Chunk]] = {}
+        self._review_frames: dict[int, list[Frame]] = {}
+        self._closed_chunks: list[PendingChunk] = []
+        self._next_check: float = 0.0
+        self._started = False
+
+    # -- control ------------------------------------------------------------------------------
+    def cancel(self) -> None:
+        self._cancelled.set()
+
+    @property
+    def health(self) -> Any:
+        return self.source.health if self.source is not None else None
+
+    # -- main loop ----------------------------------------------------------------------------
+    async def run(self) -> RunResult:
+        loop = asyncio.get_running_loop()
+        self.source, sub = self.registry.acquire(self.config.source_url, loop, self.config.source)
+        applier = asyncio.create_task(self._apply_checks(), name=f"{self.run_id}:checks")
+        reviewer = asyncio.create_task(self._apply_reviews(), name=f"{self.run_id}:reviews")
+        ended_normally = False
+        try:
+            while self._stop is None:
+                if self._cancelled.is_set():
+                    self._stop = (StopReason.CANCELLED, "cancelled")
+                    break
+                if self._duration_reached():
+                    self._stop = (StopReason.MAX_DURATION_REACHED, "monitor duration reached")
+                    break
+                batch = await self._next_batch(sub)
+                for item in batch:
+                    if isinstance(item, EncodedPacket):
+                        self._on_packet(item)
+                    elif isinstance(item, Frame):
+                        await self._on_frame(item)
+                    elif isinstance(item, Gap):
+                        self.stats.gaps += 1
+                        await self.sink.gap(self, item)
+                    elif isinstance(item, SourceEnd):
+                        ended_normally = item.state == "ended"
+                        if self._stop is None:
+                            reason = StopReason.SOURCE_ENDED if ended_normally else StopReason.SOURCE_FAILED
+                            self._stop = (reason, item.reason)
+                        break
+                    if self._stop is not None:
+                        break
+        except asyncio.CancelledError:
+            self._stop = (StopReason.CANCELLED, "cancelled")
+            raise
+        finally:
+            self.registry.release(self.source, sub)
+            await self._finish(applier, reviewer, drain=self._stop is not None and self._stop[0] in (
+                StopReason.SOURCE_ENDED, StopReason.SOURCE_FAILED))
+        assert self._stop is not None
+        reason, detail = self._stop
+        log.info("run %s ended: %s (%s)", self.run_id, reason.value, detail)
+        return RunResult(reason, detail, self.stats)
+
+    async def _next_batch(self, sub: Any) -> list[Any]:
+        getter = asyncio.ensure_future(sub.get_batch())
+        cancel_wait = asyncio.ensure_future(self._cancelled.wait())
+        try:
+            done, _ = await asyncio.wait({getter, cancel_wait}, timeout=1.0, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            cancel_wait.cancel()
+        if getter in done:
+            return getter.result()
+        getter.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await getter
+        return []
+
+    def _duration_reached(self) -> bool:
+        limit = self.config.max_duration_seconds
+        if limit is None:
+            return False
+        elapsed = self.stats.elapsed_seconds if self.config.source.realtime else self.stats.session_time
+        return elapsed >= limit
+
+    # -- packets and chunks -------------------------------------------------------------------
+    def _on_packet(self, packet: EncodedPacket) -> None:
+        closed = self.chunker.add(packet)
+        if closed is not None:
+            self._close_chunk(closed)
+
+    def _close_chunk(self, chunk: PendingChunk) -> None:
+        self._writes[chunk.index] = asyncio.create_task(self._write(chunk), name=f"{self.run_id}:chunk{chunk.index}")
+        if self.config.review_query:
+            self._closed_chunks.append(chunk)
+        else:
+            chunk.packets = []
+
+    async def _write(self, pending: PendingChunk) -> Chunk:
+        path: str | None = None
+        status = ChunkStatus.RECORDED
+        if self.config.record and self.recordings_dir is not None and pending.packets:
+            target = self.recordings_dir / f"chunk_{pending.index:05d}.ts"
+            try:
+                path = str(await asyncio.to_thread(write_chunk, pending, target))
+            except Exception as exc:  # a chunk that cannot be written is marked, the run goes on
+                log.warning("run %s: chunk %d not recorded: %s", self.run_id, pending.index, exc)
+                status = ChunkStatus.FAILED
+        chunk = pending.to_chunk(path, status)
+        self.stats.chunks_recorded += status is ChunkStatus.RECORDED
+        await self.sink.chunk_recorded(self, chunk)
+        return chunk
+
+    # -- frames and checks --------------------------------------------------------------------
+    async def _on_frame(self, frame: Frame) -> None:
+        self.stats.frames_received += 1
+        self.stats.session_time = frame.session_time
+        if not self._started:
+            self._started = True
+            await self.sink.started(self)
+        self.sampler.add(frame)
+        if self.config.review_query:
+            self._collect_review_frame(frame)
+            self._launch_ready_reviews(frame.session_time)
+        if self.config.condition and frame.session_time + 1e-6 >= self._next_check:
+            interval = self.config.interval_seconds
+            # Stay on the grid 0, I, 2I, …; after a stall resume at the next grid point, never in a burst.
+            self._next_check = max(self._next_check + interval, frame.session_time - frame.session_time % interval)
+            if self._next_check <= frame.session_time:
+                self._next_check += interval
+            await self._launch_check(frame)
+
+    async def _launch_check(self, frame: Frame) -> None:
+        if self._checks.qsize() >= self._max_pending:
+            if self._policy() is DropPolicy.DROP_OLDEST:
+                self.stats.checks_dropped += 1  # live: the model cannot keep up; skip rather than lag
+                return
+            while self._checks.qsize() >= self._max_pending and self._stop is None:
+                await asyncio.sleep(0.02)  # footage: wait, lose nothing
+        task = asyncio.create_task(self._check(frame), name=f"{self.run_id}:check@{frame.session_time:.2f}")
+        self._check_tasks.add(task)
+        task.add_done_callback(self._check_tasks.discard)
+        self._checks.put_nowait(task)
+
+    def _policy(self) -> DropPolicy:
+        return DropPolicy.DROP_OLDEST if self.config.source.realtime else DropPolicy.BLOCK
+
+    async def _check(self, frame: Frame) -> tuple[Sample, Verdict | BaseException]:
+        sample = await self.sampler.sample(frame)
+        assert self.judge is not None and self.config.condition is not None
+        async with self._semaphore:
+            try:
+                return sample, await self.judge.check(self.config.condition, sample)
+            except JudgeError as exc:
+                return sample, exc
+
+    async def _apply_checks(self) -> None:
+        while (task := await self._checks.get()) is not None:
+            try:
+                sample, outcome = await task
+            except asyncio.CancelledError:
+                if task.cancelled():
+                    continue  # a check dropped at shutdown
+                raise
+            if self._stop is not None and self._stop[0] not in (StopReason.SOURCE_ENDED, StopReason.SOURCE_FAILED):
+                continue  # already done: later verdicts must not fire
+            self.stats.lag_seconds = max(0.0, time.monotonic() - sample.decoded_at) if sample.decoded_at else 0.0
+            if isinstance(outcome, BaseException):
+                self.stats.checks_failed += 1
+                usage = getattr(outcome, "usage", None)
+                if usage is not None:
+                    self.stats.add_usage(usage)
+                log.warning("run %s: check at %.2fs failed: %s", self.run_id, sample.session_time, outcome)
+                if isinstance(outcome, _FATAL_JUDGE_ERRORS):
+                    self._stop = (StopReason.JUDGE_FAILED, str(outcome))
+                    self._cancelled.set()
+                await self.sink.checked(self, sample, None, False)
+                continue
+            verdict = outcome
+            self.stats.checks_performed += 1
+            self.stats.add_usage(verdict.usage)
+            decision = self.rule_state.apply(verdict.match, sample.session_time)
+            if decision.fire:
+                self.stats.triggers_fired += 1
+                await self._emit_trigger(sample, verdict)
+            await self.sink.checked(self, sample, verdict, decision.fire)
+            if decision.done and self._stop is None:
+                max_triggers = self.config.rule.max_triggers
+                reason = StopReason.CONDITION_TRIGGERED if max_triggers == 1 else StopReason.MAX_TRIGGERS_REACHED
+                self._stop = (reason, f"{self.rule_state.triggers} trigger(s)")
+
+    async def _emit_trigger(self, sample: Sample, verdict: Verdict) -> None:
+        span = self.chunker.span_at(sample.session_time)
+        chunk_start = span.start_time if span else 0.0
+        assert self.config.condition is not None
+        event = make_event(
+            type="condition",
+            label=self.config.condition[:200],
+            description=verdict.explanation,
+            severity="medium",
+            confidence=verdict.confidence,
+            chunk_index=span.index if span else 0,
+            chunk_id=span.chunk_id if span else "",
+            chunk_start=chunk_start,
+            chunk_relative_time=sample.session_time - chunk_start,
+            pts_offset=sample.pts_time - sample.session_time,
+            analysis_id=new_id("ana"),
+        )
+        frame_path = await self._save_evidence(event.event_id, sample.images[-1].jpeg)
+        data = {
+            "condition": self.config.condition,
+            "triggered": True,
+            "explanation": verdict.explanation,
+            "frame_path": frame_path,
+            "images_judged": len(sample.images),
+        }
+        self.stats.events += 1
+        await self.sink.events(self, [event], [data])
+
+    async def _save_evidence(self, event_id: str, jpeg: bytes) -> str | None:
+        if self.recordings_dir is None:
+            return None
+        path = self.recordings_dir / "evidence" / f"{event_id}.jpg"
+
+        def write() -> str:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(jpeg)
+            return str(path)
+
+        return await asyncio.to_thread(write)
+
+    # -- rapid review ---------------------------------------------------------------------------
+    def _collect_review_frame(self, frame: Frame) -> None:
+        span = self.chunker.span_at(frame.session_time)
+        if span is None:
+            return
+        frames = self._review_frames.setdefault(span.index, [])
+        step = self.config.chunk_seconds / max(1, self.config.review_frames)
+        if not frames or frame.session_time - frames[-1].session_time >= step - 1e-3:
+            frames.append(frame)
+
+    def _launch_ready_reviews(self, now: float | None) -> None:
+        while self._closed_chunks and (now is None or self._closed_chunks[0].end_time <= now + 1e-6):
+            chunk = self._closed_chunks.pop(0)
+            frames = self._review_frames.pop(chunk.index, [])
+            chunk.packets = []
+            self._reviews.put_nowait(asyncio.create_task(self._review(chunk, frames)))
+
+    async def _review(self, chunk: PendingChunk, frames: list[Frame]) -> tuple[Chunk, str, list[Event], bool]:
+        """Analyse one chunk with the review query; events are handed on in chunk order."""
+        assert self.judge is not None and self.config.review_query is not None
+        analysis_id = new_id("ana")
+        recorded = await self._writes[chunk.index]
+        events: list[Event] = []
+        ok = True
+        if frames:
+            images = await encode_images(frames, [self.config.frame_long_side] * len(frames), self.config.jpeg_quality)
+            try:
+                async with self._semaphore:
+                    review = await self.judge.review(
+                        self.config.review_query, images, chunk.start_time, max(chunk.end_time - chunk.start_time, 0.0)
+                    )
+                self.stats.add_usage(review.usage)
+            except JudgeError as exc:
+                ok = False
+                log.warning("run %s: review of chunk %d failed: %s", self.run_id, chunk.index, exc)
+                if isinstance(exc, _FATAL_JUDGE_ERRORS) and self._stop is None:
+                    self._stop = (StopReason.JUDGE_FAILED, str(exc))
+                    self._cancelled.set()
+            else:
+                for found in review.events:
+                    events.append(
+                        make_event(
+                            type=found.type,
+                            label=found.label,
+                            description=found.description,
+                            severity=found.severity,
+                            confidence=found.confidence,
+                            chunk_index=chunk.index,
+                            chunk_id=chunk.chunk_id,
+                            chunk_start=chunk.start_time,
+                            chunk_relative_time=found.start,
+                            pts_offset=chunk.pts_offset,
+                            analysis_id=analysis_id,
+                            duration=max(0.0, found.end - found.start),
+                        )
+                    )
+        return recorded, analysis_id, events, ok
+
+    async def _apply_reviews(self) -> None:
+        while (task := await self._reviews.get()) is not None:
+            recorded, analysis_id, events, ok = await task
+            if events:
+                self.stats.events += len(events)
+                await self.sink.events(self, events, [{"query": self.config.review_query}] * len(events))
+            self.stats.chunks_analysed += ok
+            self.stats.chunks_failed += not ok
+            await self.sink.chunk_analysed(self, recorded, analysis_id, len(events), ok)
+
+    # -- shutdown -------------------------------------------------------------------------------
+    async def _finish(self, applier: asyncio.Task[None], reviewer: asyncio.Task[None], *, drain: bool) -> None:
+        """Record the last chunk; apply outstanding checks when the source ended, drop them otherwise."""
+        last = self.chunker.finish()
+        if last is not None:
+            self._close_chunk(last)
+        if self.config.review_query:
+            self._launch_ready_reviews(None)
+        if not drain:
+            for task in self._check_tasks:
+                task.cancel()  # the run is over: later verdicts must not fire
+        self._checks.put_nowait(None)
+        self._reviews.put_nowait(None)
+        await asyncio.gather(applier, reviewer, return_exceptions=True)
+        await asyncio.gather(*self._writes.values(), return_exceptions=True)

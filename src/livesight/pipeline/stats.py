@@ -1,0 +1,83 @@
+"""Counters a run keeps, reported in job stats, the CLI status line and metrics."""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from livesight.types import Usage
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    k = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
+    return ordered[k]
+
+
+@dataclass
+class RunStats:
+    checks_performed: int = 0
+    checks_failed: int = 0
+    checks_dropped: int = 0
+    triggers_fired: int = 0
+    frames_skipped: int = 0
+    frames_received: int = 0
+    chunks_recorded: int = 0
+    chunks_analysed: int = 0
+    chunks_failed: int = 0
+    events: int = 0
+    gaps: int = 0
+    model_calls: int = 0
+    images_sent: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    session_time: float = 0.0
+    lag_seconds: float = 0.0
+    started_monotonic: float = field(default_factory=time.monotonic)
+    latencies: deque[float] = field(default_factory=lambda: deque(maxlen=1000))
+
+    def add_usage(self, usage: Usage) -> None:
+        self.model_calls += usage.model_calls
+        self.images_sent += usage.images_sent
+        self.input_tokens += usage.input_tokens
+        self.output_tokens += usage.output_tokens
+        if usage.model_calls:
+            self.latencies.append(usage.latency_seconds)
+
+    @property
+    def elapsed_seconds(self) -> float:
+        return time.monotonic() - self.started_monotonic
+
+    def as_dict(self) -> dict[str, Any]:
+        latencies = list(self.latencies)
+        return {
+            "checks_performed": self.checks_performed,
+            "checks_failed": self.checks_failed,
+            "checks_dropped": self.checks_dropped,
+            "triggers_fired": self.triggers_fired,
+            "frames_skipped": self.frames_skipped,
+            "chunks_recorded": self.chunks_recorded,
+            "chunks_analysed": self.chunks_analysed,
+            "chunks_failed": self.chunks_failed,
+            "events": self.events,
+            "gaps": self.gaps,
+            "elapsed_seconds": round(self.elapsed_seconds, 3),
+            "session_time": round(self.session_time, 3),
+            "lag_seconds": round(self.lag_seconds, 3),
+            "model_calls": self.model_calls,
+            "images_sent": self.images_sent,
+            "tokens": {"input": self.input_tokens, "output": self.output_tokens},
+            "latency_ms": {
+                "p50": _ms(percentile(latencies, 50)),
+                "p95": _ms(percentile(latencies, 95)),
+                "p99": _ms(percentile(latencies, 99)),
+            },
+        }
+
+
+def _ms(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds * 1000, 1)

@@ -1,0 +1,47 @@
+"""Why a run ended, and what status that gives a job (SPEC §3) or a session (SPEC §2)."""
+
+from __future__ import annotations
+
+import enum
+
+
+class StopReason(enum.StrEnum):
+    CONDITION_TRIGGERED = "condition_triggered"
+    MAX_TRIGGERS_REACHED = "max_triggers_reached"
+    MAX_DURATION_REACHED = "max_duration_reached"
+    CANCELLED = "cancelled"
+    SOURCE_ENDED = "source_ended"
+    SOURCE_FAILED = "source_failed"
+    JUDGE_FAILED = "judge_failed"
+    INTERNAL_ERROR = "internal_error"
+
+
+class JobStatus(enum.StrEnum):
+    PENDING = "pending"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    STOPPED = "stopped"
+    FAILED = "failed"
+
+
+class SessionStatus(enum.StrEnum):
+    INITIALIZING = "INITIALIZING"
+    ACTIVE = "ACTIVE"
+    ENDING = "ENDING"
+    FINISHED = "FINISHED"
+    FAILED = "FAILED"
+
+
+_FAILURES = {StopReason.SOURCE_FAILED, StopReason.JUDGE_FAILED, StopReason.INTERNAL_ERROR}
+
+
+def job_status_for(reason: StopReason) -> JobStatus:
+    if reason in (StopReason.CONDITION_TRIGGERED, StopReason.MAX_TRIGGERS_REACHED):
+        return JobStatus.COMPLETED
+    if reason in _FAILURES:
+        return JobStatus.FAILED
+    return JobStatus.STOPPED
+
+
+def session_status_for(reason: StopReason) -> SessionStatus:
+    return SessionStatus.FAILED if reason in _FAILURES else SessionStatus.FINISHED

@@ -1,0 +1,147 @@
+"""Opening sources with PyAV and mapping FFmpeg's errors to ours."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from fractions import Fraction
+
+import av
+import av.bitstream
+import av.error
+
+from livesight.sources.errors import NotAStream, SourceEnded, SourceError, SourceOffline, TransientSourceError
+from livesight.sources.urls import redact, redact_text
+from livesight.types import StreamInfo
+
+
+@dataclass
+class DemuxedPacket:
+    """A packet as read, before the hub places it on the timeline."""
+
+    packet: av.Packet
+    info: StreamInfo
+    pts_time: float | None
+    discontinuity: bool = False
+
+
+def stream_info(stream: av.video.stream.VideoStream) -> StreamInfo:
+    ctx = stream.codec_context
+    rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+    return StreamInfo(
+        codec=ctx.name,
+        width=ctx.width,
+        height=ctx.height,
+        fps=float(rate) if rate else None,
+        time_base=stream.time_base or Fraction(1, 90000),
+        extradata=bytes(ctx.extradata) if ctx.extradata else None,
+    )
+
+
+def map_av_error(exc: BaseException, url: str) -> SourceError:
+    """Turn an FFmpeg/OS error into a source error with a readable, credential-free message."""
+    safe = redact(url)
+    text = redact_text(str(exc))
+    if isinstance(exc, SourceError):
+        return exc
+    if isinstance(exc, av.error.HTTPNotFoundError | FileNotFoundError | av.error.FileNotFoundError):
+        return SourceOffline(f"{safe} was not found (404).")
+    if isinstance(exc, av.error.HTTPForbiddenError | av.error.HTTPUnauthorizedError):
+        return SourceOffline(
+            f"{safe} refused access ({text}).", remediation="Check the credentials or token in the URL."
+        )
+    if isinstance(exc, av.error.HTTPError | av.error.HTTPServerError | av.error.HTTPClientError):
+        return TransientSourceError(f"{safe} answered with an HTTP error: {text}")
+    if isinstance(exc, av.error.ConnectionRefusedError | ConnectionRefusedError):
+        return SourceOffline(f"Connection to {safe} was refused.")
+    if isinstance(exc, av.error.InvalidDataError):
+        return NotAStream(f"{safe} does not contain video FFmpeg can read ({text}).")
+    if isinstance(exc, av.error.ExitError | av.error.TimeoutError | TimeoutError):
+        return TransientSourceError(f"Timed out reading {safe}.")
+    if isinstance(exc, av.error.ConnectionResetError | av.error.EOFError | ConnectionError | OSError):
+        return TransientSourceError(f"Lost the connection to {safe}: {text}")
+    return TransientSourceError(f"Reading {safe} failed: {text}")
+
+
+class AVReader:
+    """RTSP(S), files and other FFmpeg-readable URLs, opened as one container."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        live: bool,
+        open_timeout: float,
+        read_timeout: float,
+        realtime: bool = True,
+        options: dict[str, str] | None = None,
+    ) -> None:
+        self.url = url
+        self.live = live
+        self.realtime = realtime
+        self.open_timeout = open_timeout
+        self.read_timeout = read_timeout
+        self.options = dict(options or {})
+        if url.lower().startswith(("rtsp://", "rtsps://")):
+            self.options.setdefault("rtsp_transport", "tcp")
+        self._container: av.container.InputContainer | None = None
+        self._pace_origin: tuple[float, float] | None = None
+
+    def packets(self) -> Iterator[DemuxedPacket]:
+        try:
+            container = av.open(self.url, options=self.options, timeout=(self.open_timeout, self.read_timeout))
+        except Exception as exc:
+            raise map_av_error(exc, self.url) from None
+        self._container = container
+        try:
+            if not container.streams.video:
+                raise NotAStream(f"{redact(self.url)} has no video stream.")
+            stream = container.streams.video[0]
+            info = stream_info(stream)
+            if not info.width:
+                raise NotAStream(f"{redact(self.url)} has a video stream FFmpeg cannot decode.")
+            bsf = None
+            if info.codec in ("h264", "hevc") and info.extradata and info.extradata[0] == 1:
+                # MP4-style (length-prefixed) packets: convert to Annex-B, which TS recording and our
+                # decoder both take, with parameter sets in band at every keyframe.
+                bsf = av.bitstream.BitStreamFilterContext(f"{info.codec}_mp4toannexb", stream)
+                info = replace(info, extradata=None)
+            self._pace_origin = None
+            try:
+                for raw in container.demux(stream):
+                    if raw.size == 0:
+                        continue
+                    for packet in bsf.filter(raw) if bsf is not None else (raw,):
+                        yield from self._paced(packet, info)
+            except SourceError:
+                raise
+            except Exception as exc:
+                raise map_av_error(exc, self.url) from None
+        finally:
+            self.close()
+        if self.live:
+            raise TransientSourceError(f"{redact(self.url)} ended (a live source is reconnected).")
+        raise SourceEnded()
+
+    def _paced(self, packet: av.Packet, info: StreamInfo) -> Iterator[DemuxedPacket]:
+        ts = packet.pts if packet.pts is not None else packet.dts
+        pts_time = float(ts * packet.time_base) if ts is not None else None
+        if self.realtime and not self.live and pts_time is not None:
+            # Replay a file at the pace it was recorded, as a camera would deliver it.
+            if self._pace_origin is None:
+                self._pace_origin = (time.monotonic(), pts_time)
+            wall_start, first_pts = self._pace_origin
+            ahead = (pts_time - first_pts) - (time.monotonic() - wall_start)
+            while ahead > 0.002:
+                time.sleep(min(ahead, 0.5))
+                ahead = (pts_time - first_pts) - (time.monotonic() - wall_start)
+        yield DemuxedPacket(packet, info, pts_time)
+
+    def close(self) -> None:
+        container, self._container = self._container, None
+        if container is not None:
+            try:
+                container.close()
+            except Exception:  # closing a broken connection must not mask the original error
+                pass
