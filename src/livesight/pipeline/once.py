@@ -1,0 +1,65 @@
+"""One check, no job: grab the newest picture (or clip) of a source and ask the judge once."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+
+from livesight.judges import Judge
+from livesight.pipeline.sampler import Sampler
+from livesight.sources.errors import NotAStream, SourceError
+from livesight.sources.hub import SourceOptions, SourceRegistry
+from livesight.sources.subscription import SourceEnd
+from livesight.types import Frame, InputMode, Sample, Verdict
+
+
+@dataclass(frozen=True)
+class OnceResult:
+    verdict: Verdict
+    sample: Sample
+    latency_ms: float
+
+
+async def check_once(
+    source_url: str,
+    condition: str,
+    judge: Judge,
+    registry: SourceRegistry,
+    *,
+    input_mode: InputMode = "frames",
+    clip_duration: float = 3.0,
+    long_side: int = 768,
+    timeout: float = 30.0,
+) -> OnceResult:
+    """Judge ``condition`` on the source's newest frame (``frames``) or last ``clip_duration`` seconds."""
+    loop = asyncio.get_running_loop()
+    source, sub = registry.acquire(source_url, loop, SourceOptions(realtime=True))
+    sampler = Sampler(input_mode, clip_duration=clip_duration, long_side=long_side)
+    needed = 0.0 if input_mode == "frames" else clip_duration
+    last: Frame | None = None
+    try:
+        async with asyncio.timeout(timeout):
+            while True:
+                for item in await sub.get_batch():
+                    if isinstance(item, Frame):
+                        sampler.add(item)
+                        last = item
+                    elif isinstance(item, SourceEnd):
+                        if last is not None:
+                            break
+                        raise SourceError(f"The source gave no picture: {item.reason}")
+                else:
+                    if last is None or last.session_time < needed:
+                        continue
+                break
+    except TimeoutError:
+        if last is None:
+            raise NotAStream(f"No picture arrived within {timeout:.0f}s.") from None
+    finally:
+        registry.release(source, sub)
+    assert last is not None
+    sample = await sampler.sample(last)
+    started = time.monotonic()
+    verdict = await judge.check(condition, sample)
+    return OnceResult(verdict, sample, round((time.monotonic() - started) * 1000, 1))

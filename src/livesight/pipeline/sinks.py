@@ -1,0 +1,82 @@
+"""Run sinks: persisting a run's output to the store, and fanning it out to listeners."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Literal
+
+from livesight.types import Chunk, ChunkStatus, Event, Gap, Sample, Verdict
+
+if TYPE_CHECKING:
+    from livesight.pipeline.runner import Run, RunSink
+    from livesight.store import Store
+
+log = logging.getLogger(__name__)
+
+
+class NullSink:
+    """Ignores everything; a base for listeners that care about a few calls."""
+
+    async def started(self, run: Run) -> None:
+        pass
+
+    async def chunk_recorded(self, run: Run, chunk: Chunk) -> None:
+        pass
+
+    async def chunk_analysed(self, run: Run, chunk: Chunk, analysis_id: str, events: int, ok: bool) -> None:
+        pass
+
+    async def events(self, run: Run, events: Sequence[Event], data: Sequence[dict[str, Any]]) -> None:
+        pass
+
+    async def gap(self, run: Run, gap: Gap) -> None:
+        pass
+
+    async def checked(self, run: Run, sample: Sample, verdict: Verdict | None, fired: bool) -> None:
+        pass
+
+
+class StoreSink(NullSink):
+    """Writes chunks, events and gaps to the store first, then tells each listener.
+
+    Writing first means a listener (webhook outbox, SSE, the CLI) never announces what a crash
+    could lose.
+    """
+
+    def __init__(
+        self, store: Store, kind: Literal["session", "job"], owner_id: str, listeners: Sequence[RunSink] = ()
+    ) -> None:
+        self.store = store
+        self.kind = kind
+        self.owner_id = owner_id
+        self.listeners = list(listeners)
+
+    async def started(self, run: Run) -> None:
+        for listener in self.listeners:
+            await listener.started(run)
+
+    async def chunk_recorded(self, run: Run, chunk: Chunk) -> None:
+        await self.store.add_chunk(self.kind, self.owner_id, chunk)
+        for listener in self.listeners:
+            await listener.chunk_recorded(run, chunk)
+
+    async def chunk_analysed(self, run: Run, chunk: Chunk, analysis_id: str, events: int, ok: bool) -> None:
+        status = ChunkStatus.ANALYSED if ok else ChunkStatus.FAILED
+        await self.store.update_chunk(chunk.chunk_id, status=status.value, analysis_id=analysis_id, event_count=events)
+        for listener in self.listeners:
+            await listener.chunk_analysed(run, chunk, analysis_id, events, ok)
+
+    async def events(self, run: Run, events: Sequence[Event], data: Sequence[dict[str, Any]]) -> None:
+        await self.store.add_events(self.kind, self.owner_id, events, data)
+        for listener in self.listeners:
+            await listener.events(run, events, data)
+
+    async def gap(self, run: Run, gap: Gap) -> None:
+        await self.store.add_gap(self.kind, self.owner_id, gap.session_time, gap.wall_seconds, gap.reason)
+        for listener in self.listeners:
+            await listener.gap(run, gap)
+
+    async def checked(self, run: Run, sample: Sample, verdict: Verdict | None, fired: bool) -> None:
+        for listener in self.listeners:
+            await listener.checked(run, sample, verdict, fired)

@@ -1,0 +1,82 @@
+"""Answering "is this a stream I can watch?" quickly: reachable, live, codec, size, frame rate."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import av
+import httpx
+
+from livesight.settings import Settings
+from livesight.sources.errors import NotAStream, SourceEnded, SourceError
+from livesight.sources.hls import HLSReader
+from livesight.sources.hub import SourceOptions, open_reader
+from livesight.sources.pages import resolve_page
+from livesight.sources.urls import SourceKind, classify, platform_of, redact
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    """What ``POST /api/streams/validate`` and ``livesight validate`` report."""
+
+    is_live: bool
+    platform: str
+    title: str | None
+    parsed_url: str
+    width: int | None
+    height: int | None
+    fps: float | None
+    codec: str | None
+    error_hint: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def probe(url: str, settings: Settings) -> ProbeResult:
+    """Open ``url`` and decode its first frame. Blocking; raises :class:`SourceError` when it can't."""
+    kind = classify(url)
+    title: str | None = None
+    target = url
+    if kind is SourceKind.PAGE:
+        page = resolve_page(url)
+        title, target = page.title, page.stream_url
+    stop = threading.Event()
+    with httpx.Client(follow_redirects=True, timeout=settings.read_timeout_seconds) as client:
+        reader, live = open_reader(target, settings, SourceOptions(realtime=False), client, stop)
+        decoder: av.CodecContext | None = None
+        try:
+            for demuxed in reader.packets():
+                if isinstance(reader, HLSReader) and live is None:
+                    live = reader.live
+                if decoder is None:
+                    decoder = av.CodecContext.create(demuxed.info.codec, "r")
+                    if demuxed.info.extradata:
+                        decoder.extradata = demuxed.info.extradata
+                try:
+                    frames = decoder.decode(demuxed.packet)
+                except av.error.FFmpegError:
+                    continue
+                if frames:
+                    info = demuxed.info
+                    return ProbeResult(
+                        is_live=bool(live),
+                        platform=platform_of(url),
+                        title=title,
+                        parsed_url=redact(target),
+                        width=info.width,
+                        height=info.height,
+                        fps=round(info.fps, 3) if info.fps else None,
+                        codec=info.codec,
+                        error_hint=None if live else "Not live: it will be replayed as a file.",
+                    )
+        except SourceEnded:
+            pass
+        except SourceError:
+            raise
+        finally:
+            stop.set()
+            reader.close()
+    raise NotAStream(f"{redact(url)} delivered no decodable video.")
