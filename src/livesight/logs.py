@@ -24,7 +24,10 @@ def configure_logging(level: int = logging.INFO) -> None:
     handler.addFilter(RedactingFilter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
-    root.setLevel(level)
+    root.setLevel(max(level, logging.INFO))
+    logging.getLogger("livesight").setLevel(level)
+    for noisy in ("aiosqlite", "alembic", "sqlalchemy", "asyncio", "httpcore", "uvicorn.access"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     # FFmpeg's own messages (PyAV forwards them as "libav.*") are noisy below errors.
     logging.getLogger("libav").setLevel(logging.ERROR)
     logging.getLogger("httpx").setLevel(logging.WARNING)

@@ -203,8 +203,6 @@ class Run:
         self._writes[chunk.index] = asyncio.create_task(self._write(chunk), name=f"{self.run_id}:chunk{chunk.index}")
         if self.config.review_query:
             self._closed_chunks.append(chunk)
-        else:
-            chunk.packets = []
 
     async def _write(self, pending: PendingChunk) -> Chunk:
         path: str | None = None
@@ -216,6 +214,7 @@ class Run:
             except Exception as exc:  # a chunk that cannot be written is marked, the run goes on
                 log.warning("run %s: chunk %d not recorded: %s", self.run_id, pending.index, exc)
                 status = ChunkStatus.FAILED
+        pending.packets = []  # written: free the memory
         chunk = pending.to_chunk(path, status)
         self.stats.chunks_recorded += status is ChunkStatus.RECORDED
         await self.sink.chunk_recorded(self, chunk)
@@ -353,7 +352,6 @@ class Run:
         while self._closed_chunks and (now is None or self._closed_chunks[0].end_time <= now + 1e-6):
             chunk = self._closed_chunks.pop(0)
             frames = self._review_frames.pop(chunk.index, [])
-            chunk.packets = []
             self._reviews.put_nowait(asyncio.create_task(self._review(chunk, frames)))
 
     async def _review(self, chunk: PendingChunk, frames: list[Frame]) -> tuple[Chunk, str, list[Event], bool]:
