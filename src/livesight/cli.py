@@ -26,6 +26,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # plain usage errors: one "Error:" line, no boxes
 )
 err = Console(stderr=True, highlight=False)
 out = Console(highlight=False)

@@ -1,0 +1,3 @@
+from livesight.cli import main
+
+main()
