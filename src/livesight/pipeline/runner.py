@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from livesight.judges import Judge
-from livesight.judges.errors import JudgeAuthError, JudgeError, JudgeNotConfigured
+from livesight.judges.errors import JudgeAuthError, JudgeError, JudgeNotConfigured, JudgeRequestRejected
 from livesight.pipeline.chunker import Chunker, PendingChunk, write_chunk
 from livesight.pipeline.sampler import Sampler, encode_images
 from livesight.pipeline.stats import RunStats
@@ -30,7 +30,7 @@ from livesight.types import Chunk, ChunkStatus, EncodedPacket, Event, Frame, Gap
 log = logging.getLogger(__name__)
 
 # The judges' errors that no retry fixes: the run fails with their message.
-_FATAL_JUDGE_ERRORS = (JudgeAuthError, JudgeNotConfigured)
+_FATAL_JUDGE_ERRORS = (JudgeAuthError, JudgeNotConfigured, JudgeRequestRejected)
 
 
 @dataclass(frozen=True)
@@ -418,5 +418,7 @@ class Run:
                 task.cancel()  # the run is over: later verdicts must not fire
         self._checks.put_nowait(None)
         self._reviews.put_nowait(None)
-        await asyncio.gather(applier, reviewer, return_exceptions=True)
+        for outcome in await asyncio.gather(applier, reviewer, return_exceptions=True):
+            if isinstance(outcome, Exception):
+                log.error("run %s: result handling failed", self.run_id, exc_info=outcome)
         await asyncio.gather(*self._writes.values(), return_exceptions=True)

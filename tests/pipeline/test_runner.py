@@ -1,0 +1,122 @@
+"""The engine directly: rapid review per chunk, input modes, one decode shared by several runs."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from livesight.judges import build_judge
+from livesight.pipeline.runner import Run, RunConfig, RunResult
+from livesight.pipeline.sinks import NullSink
+from livesight.rules import StopReason, TriggerRule
+from livesight.settings import Settings
+from livesight.sources.hub import SourceOptions, SourceRegistry
+from livesight.testing.hls_server import LiveHLSServer
+from livesight.testing.scene import SceneSpec, cached_scene
+from livesight.types import Chunk, Event, Sample, Verdict
+
+
+class Collect(NullSink):
+    def __init__(self) -> None:
+        self.found: list[Event] = []
+        self.chunks: list[Chunk] = []
+        self.analysed: list[tuple[int, int, bool]] = []
+        self.samples: list[Sample] = []
+
+    async def events(self, run: Run, events: Sequence[Event], data: Sequence[dict[str, Any]]) -> None:
+        self.found.extend(events)
+
+    async def chunk_recorded(self, run: Run, chunk: Chunk) -> None:
+        self.chunks.append(chunk)
+
+    async def chunk_analysed(self, run: Run, chunk: Chunk, analysis_id: str, events: int, ok: bool) -> None:
+        self.analysed.append((chunk.index, events, ok))
+
+    async def checked(self, run: Run, sample: Sample, verdict: Verdict | None, fired: bool) -> None:
+        self.samples.append(sample)
+
+
+async def _run(settings: Settings, config: RunConfig, tmp_path: Path) -> tuple[RunResult, Collect]:
+    registry = SourceRegistry(settings)
+    judge = build_judge(settings)
+    sink = Collect()
+    try:
+        run = Run("run_test", config, judge=judge, registry=registry, sink=sink, recordings_dir=tmp_path / "rec")
+        return await run.run(), sink
+    finally:
+        registry.stop_all()
+        await judge.aclose()
+
+
+def test_rapid_review_finds_events_inside_chunks(settings: Settings, tmp_path: Path) -> None:
+    spec = SceneSpec()
+    config = RunConfig(
+        source_url=str(cached_scene(spec, "mp4")),
+        review_query="report every red square you see",
+        source=SourceOptions(realtime=False),
+    )
+    result, sink = asyncio.run(_run(settings, config, tmp_path))
+    assert result.reason is StopReason.SOURCE_ENDED
+    assert [c.index for c in sink.chunks] == list(range(9))
+    assert [a[0] for a in sink.analysed] == list(range(9)) and all(ok for _, _, ok in sink.analysed)
+    assert [(e.chunk_index, round(e.stream_time)) for e in sink.found] == [(2, 20), (5, 50)]
+    for event, (start, end) in zip(sink.found, spec.events, strict=True):
+        assert start <= event.stream_time <= start + 1.0  # review frames are taken every second
+        assert event.stream_time == pytest.approx(event.hls_cumulative_offset + event.chunk_relative_time)
+        assert event.end_time is not None and end - 1.5 <= event.end_time <= end
+        chunk = sink.chunks[event.chunk_index]
+        assert event.chunk_id == chunk.chunk_id and event.hls_cumulative_offset == chunk.start_time
+
+
+@pytest.mark.parametrize(("mode", "images"), [("frames", 1), ("clip", 6), ("hybrid", 7)])
+def test_input_modes_send_the_right_images(settings: Settings, tmp_path: Path, mode: str, images: int) -> None:
+    spec = SceneSpec(duration=12.0, events=())
+    config = RunConfig(
+        source_url=str(cached_scene(spec, "mp4")),
+        condition="is there a red square?",
+        interval_seconds=4.0,
+        input_mode=mode,  # type: ignore[arg-type]
+        clip_duration_seconds=3.0,
+        source=SourceOptions(realtime=False),
+    )
+    result, sink = asyncio.run(_run(settings, config, tmp_path))
+    assert result.stats.checks_performed == 3  # t = 0, 4, 8
+    last = sink.samples[-1]
+    assert len(last.images) == images
+    if mode != "frames":
+        times = [i.session_time for i in last.images]
+        assert times[-1] == last.session_time and last.session_time - times[0] <= 3.0 + 1e-6
+    if mode == "hybrid":
+        assert (last.images[-1].width, last.images[-1].height) == (640, 360)  # the full-resolution frame
+    assert max(i.width for i in last.images[: images - (mode == "hybrid")]) <= 640
+
+
+def test_runs_on_one_url_share_one_decoder(settings: Settings, tmp_path: Path) -> None:
+    spec = SceneSpec(duration=40.0, events=((20.0, 26.0),))
+
+    async def main() -> list[RunResult]:
+        registry = SourceRegistry(settings)
+        judge = build_judge(settings)
+        with LiveHLSServer(spec=spec, speed=4.0, end_list=True) as server:
+            configs = [
+                RunConfig(source_url=server.url, condition="is there a red square?", interval_seconds=1.0,
+                          rule=TriggerRule(max_triggers=None, once_per_appearance=True)),
+                RunConfig(source_url=server.url, review_query="red square"),
+            ]
+            runs = [Run(f"r{i}", c, judge=judge, registry=registry, sink=Collect()) for i, c in enumerate(configs)]
+            tasks = [asyncio.create_task(r.run()) for r in runs]
+            await asyncio.sleep(1.0)
+            assert len(registry) == 1 and runs[0].source is runs[1].source
+            results = await asyncio.gather(*tasks)
+        registry.stop_all()
+        await judge.aclose()
+        assert len(registry) == 0
+        return results
+
+    results = asyncio.run(main())
+    assert [r.reason for r in results] == [StopReason.SOURCE_ENDED, StopReason.SOURCE_ENDED]
+    assert results[0].stats.triggers_fired == 1
