@@ -132,6 +132,18 @@ def test_watch_json_lines_on_a_file(env: dict[str, str]) -> None:
     record = records[0]
     assert 12.0 <= record["stream_time"] <= 13.35
     assert record["explanation"] and record["condition"] == "is there a red square?"
-    for field in ("event_id", "capture_time", "chunk_index", "chunk_relative_time", "hls_cumulative_offset",
-                  "t_start", "t_end", "created_at", "analysis_id", "chunk_id", "severity", "confidence"):
+    for field in (
+        "event_id",
+        "capture_time",
+        "chunk_index",
+        "chunk_relative_time",
+        "hls_cumulative_offset",
+        "t_start",
+        "t_end",
+        "created_at",
+        "analysis_id",
+        "chunk_id",
+        "severity",
+        "confidence",
+    ):
         assert field in record

@@ -75,7 +75,9 @@ def watch(
     interval: Annotated[float, typer.Option(help="Seconds of video between checks.", min=0.2)] = 2.0,
     mode: ModeOpt = "frames",
     clip_duration: Annotated[float, typer.Option(help="Seconds a clip covers (clip, hybrid).", min=1, max=10)] = 3.0,
-    every: Annotated[bool, typer.Option("--every", help="Report every positive check, not once per appearance.")] = False,
+    every: Annotated[
+        bool, typer.Option("--every", help="Report every positive check, not once per appearance.")
+    ] = False,
     cooldown: Annotated[float, typer.Option(help="Minimum seconds between reports.", min=0)] = 0.0,
     max_triggers: Annotated[int | None, typer.Option(help="Stop after this many reports.", min=1)] = None,
     duration: Annotated[float | None, typer.Option(help="Stop after this many seconds.", min=1)] = None,
@@ -87,8 +89,8 @@ def watch(
 ) -> None:
     """Watch SOURCE and report each time CONDITION becomes true."""
     _setup_logging(verbose)
-    from livesight.rules import TriggerRule
     from livesight.pipeline.watch import WatchOptions, watch_source
+    from livesight.rules import TriggerRule
 
     options = WatchOptions(
         source=source,
@@ -245,4 +247,3 @@ def main(argv: Sequence[str] | None = None) -> None:
     except KeyboardInterrupt:
         err.print("interrupted")
         raise SystemExit(130) from None
-

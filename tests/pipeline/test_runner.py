@@ -103,8 +103,12 @@ def test_runs_on_one_url_share_one_decoder(settings: Settings, tmp_path: Path) -
         judge = build_judge(settings)
         with LiveHLSServer(spec=spec, speed=4.0, end_list=True) as server:
             configs = [
-                RunConfig(source_url=server.url, condition="is there a red square?", interval_seconds=1.0,
-                          rule=TriggerRule(max_triggers=None, once_per_appearance=True)),
+                RunConfig(
+                    source_url=server.url,
+                    condition="is there a red square?",
+                    interval_seconds=1.0,
+                    rule=TriggerRule(max_triggers=None, once_per_appearance=True),
+                ),
                 RunConfig(source_url=server.url, review_query="red square"),
             ]
             runs = [Run(f"r{i}", c, judge=judge, registry=registry, sink=Collect()) for i, c in enumerate(configs)]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -20,9 +21,22 @@ from livesight.types import Event
 CONDITION = "is there a red square?"
 INTERVAL = 1.0
 TIMING_FIELDS = (
-    "event_id", "type", "label", "description", "severity", "confidence", "stream_time", "capture_time",
-    "chunk_index", "chunk_relative_time", "hls_cumulative_offset", "t_start", "t_end", "created_at",
-    "analysis_id", "chunk_id",
+    "event_id",
+    "type",
+    "label",
+    "description",
+    "severity",
+    "confidence",
+    "stream_time",
+    "capture_time",
+    "chunk_index",
+    "chunk_relative_time",
+    "hls_cumulative_offset",
+    "t_start",
+    "t_end",
+    "created_at",
+    "analysis_id",
+    "chunk_id",
 )
 
 
@@ -92,7 +106,7 @@ def test_live_hls_reports_each_appearance_once(settings: Settings) -> None:
     assert [c[0] for c in chunks] == list(range(len(chunks)))
     offset = events[0].capture_time - events[0].stream_time  # where in the scene the session joined
     assert chunks[0][1] == 0.0 and chunks[-1][2] == pytest.approx(spec.duration - offset, abs=0.5)
-    for (_, _, end, _), (_, start, _, _) in zip(chunks, chunks[1:], strict=False):
+    for (_, _, end, _), (_, start, _, _) in itertools.pairwise(chunks):
         assert start == pytest.approx(end)  # chunks tile the timeline
     chunk = next(c for c in chunks if c[1] <= events[0].stream_time < c[2])
     _assert_chunk_shows_square(Path(chunk[3]), chunk[1] + offset, spec)
@@ -134,7 +148,7 @@ def test_every_mode_and_cooldown(settings: Settings) -> None:
     assert code == 0
     times = [e.stream_time for e, _ in printer.events]
     assert len(times) == 3  # 20, 23, 26: every positive check, spaced by the cooldown
-    assert all(b - a >= 3.0 for a, b in zip(times, times[1:], strict=False))
+    assert all(b - a >= 3.0 for a, b in itertools.pairwise(times))
     assert all(20.0 <= t < 28.0 for t in times)
 
 

@@ -47,9 +47,18 @@ def test_statuses_follow_the_spec() -> None:
 
 def test_event_timing_fields_agree() -> None:
     event = make_event(
-        type="detection", label="car", description="a red car", severity="high", confidence=1.7,
-        chunk_index=7, chunk_id="chk_x", chunk_start=70.04, chunk_relative_time=3.5, pts_offset=1.4,
-        analysis_id="ana_x", duration=2.0,
+        type="detection",
+        label="car",
+        description="a red car",
+        severity="high",
+        confidence=1.7,
+        chunk_index=7,
+        chunk_id="chk_x",
+        chunk_start=70.04,
+        chunk_relative_time=3.5,
+        pts_offset=1.4,
+        analysis_id="ana_x",
+        duration=2.0,
     )
     assert event.stream_time == 73.54 and event.hls_cumulative_offset == 70.04 and event.chunk_relative_time == 3.5
     assert event.capture_time == 74.94

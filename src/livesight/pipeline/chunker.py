@@ -187,8 +187,9 @@ def _reencode(chunk: PendingChunk, info: StreamInfo, path: Path) -> None:
             out.mux(packet)
 
 
-def _encode(out: av.container.OutputContainer, stream: av.VideoStream, frame: av.VideoFrame, info: StreamInfo,
-            pts_shift: float) -> None:
+def _encode(
+    out: av.container.OutputContainer, stream: av.VideoStream, frame: av.VideoFrame, info: StreamInfo, pts_shift: float
+) -> None:
     t = float(frame.pts * (frame.time_base or info.time_base)) + pts_shift if frame.pts is not None else 0.0
     image = frame.reformat(width=stream.width, height=stream.height, format="yuv420p")
     image.pts = _ts(t)

@@ -30,7 +30,7 @@ async def check_once(
     input_mode: InputMode = "frames",
     clip_duration: float = 3.0,
     long_side: int = 768,
-    timeout: float = 30.0,
+    wait_seconds: float = 30.0,
 ) -> OnceResult:
     """Judge ``condition`` on the source's newest frame (``frames``) or last ``clip_duration`` seconds."""
     loop = asyncio.get_running_loop()
@@ -39,7 +39,7 @@ async def check_once(
     needed = 0.0 if input_mode == "frames" else clip_duration
     last: Frame | None = None
     try:
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout(wait_seconds):
             while True:
                 for item in await sub.get_batch():
                     if isinstance(item, Frame):
@@ -55,7 +55,7 @@ async def check_once(
                 break
     except TimeoutError:
         if last is None:
-            raise NotAStream(f"No picture arrived within {timeout:.0f}s.") from None
+            raise NotAStream(f"No picture arrived within {wait_seconds:.0f}s.") from None
     finally:
         registry.release(source, sub)
     assert last is not None

@@ -24,7 +24,6 @@ from livesight.pipeline.stats import RunStats
 from livesight.rules import StopReason, TriggerRule, TriggerState, make_event, new_id
 from livesight.sources.hub import SharedSource, SourceOptions, SourceRegistry
 from livesight.sources.subscription import DropPolicy, SourceEnd
-from livesight.sources.urls import redact
 from livesight.types import Chunk, ChunkStatus, EncodedPacket, Event, Frame, Gap, InputMode, Sample, Verdict
 
 log = logging.getLogger(__name__)
@@ -110,7 +109,8 @@ class Run:
         self._cancelled = asyncio.Event()
         self._stop: tuple[StopReason, str] | None = None
         self._semaphore = asyncio.Semaphore(max(1, config.concurrency))
-        self._max_pending = max(2, config.concurrency * 2)
+        # Checks launched but not yet applied; past this, live runs drop new checks.
+        self._slots = asyncio.Semaphore(max(2, config.concurrency * 2))
         self._checks: asyncio.Queue[asyncio.Task[tuple[Sample, Verdict | BaseException]] | None] = asyncio.Queue()
         self._reviews: asyncio.Queue[asyncio.Task[tuple[Chunk, str, list[Event], bool]] | None] = asyncio.Queue()
         self._check_tasks: set[asyncio.Task[tuple[Sample, Verdict | BaseException]]] = set()
@@ -165,8 +165,11 @@ class Run:
             raise
         finally:
             self.registry.release(self.source, sub)
-            await self._finish(applier, reviewer, drain=self._stop is not None and self._stop[0] in (
-                StopReason.SOURCE_ENDED, StopReason.SOURCE_FAILED))
+            await self._finish(
+                applier,
+                reviewer,
+                drain=self._stop is not None and self._stop[0] in (StopReason.SOURCE_ENDED, StopReason.SOURCE_FAILED),
+            )
         assert self._stop is not None
         reason, detail = self._stop
         log.info("run %s ended: %s (%s)", self.run_id, reason.value, detail)
@@ -240,12 +243,10 @@ class Run:
             await self._launch_check(frame)
 
     async def _launch_check(self, frame: Frame) -> None:
-        if self._checks.qsize() >= self._max_pending:
-            if self._policy() is DropPolicy.DROP_OLDEST:
-                self.stats.checks_dropped += 1  # live: the model cannot keep up; skip rather than lag
-                return
-            while self._checks.qsize() >= self._max_pending and self._stop is None:
-                await asyncio.sleep(0.02)  # footage: wait, lose nothing
+        if self._slots.locked() and self._policy() is DropPolicy.DROP_OLDEST:
+            self.stats.checks_dropped += 1  # live: the model cannot keep up; skip rather than lag
+            return
+        await self._slots.acquire()  # footage: wait for a slot, lose nothing
         task = asyncio.create_task(self._check(frame), name=f"{self.run_id}:check@{frame.session_time:.2f}")
         self._check_tasks.add(task)
         task.add_done_callback(self._check_tasks.discard)
@@ -271,6 +272,8 @@ class Run:
                 if task.cancelled():
                     continue  # a check dropped at shutdown
                 raise
+            finally:
+                self._slots.release()
             if self._stop is not None and self._stop[0] not in (StopReason.SOURCE_ENDED, StopReason.SOURCE_FAILED):
                 continue  # already done: later verdicts must not fire
             self.stats.lag_seconds = max(0.0, time.monotonic() - sample.decoded_at) if sample.decoded_at else 0.0

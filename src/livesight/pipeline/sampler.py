@@ -20,8 +20,10 @@ def encode_jpeg(frame: Frame, long_side: int | None, quality: int) -> JudgeImage
     if long_side and max(width, height) > long_side:
         scale = long_side / max(width, height)
         width, height = max(2, round(width * scale)), max(2, round(height * scale))
-    picture = image.to_image(width=width, height=height) if (width, height) != (image.width, image.height) else (
-        image.to_image()
+    picture = (
+        image.to_image(width=width, height=height)
+        if (width, height) != (image.width, image.height)
+        else (image.to_image())
     )
     buffer = io.BytesIO()
     picture.save(buffer, format="JPEG", quality=quality)
@@ -94,7 +96,7 @@ class Sampler:
             return [frame], [self.long_side]
         clip = self.window.spread(frame.session_time, self.clip_duration, self.clip_frames)
         if not clip or clip[-1] is not frame:
-            clip = [*clip[-(self.clip_frames - 1):], frame] if self.clip_frames > 1 else [frame]
+            clip = [*clip[-(self.clip_frames - 1) :], frame] if self.clip_frames > 1 else [frame]
         sizes: list[int | None] = [self.long_side] * len(clip)
         if self.mode == "hybrid":
             return [*clip, frame], [*sizes, None]  # the clip, then the newest frame at full resolution

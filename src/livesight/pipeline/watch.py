@@ -102,7 +102,9 @@ async def watch_source(
             config={"interval_seconds": options.interval, "input_mode": options.mode, "rule": vars(options.rule)},
         )
         sink = StoreSink(store, "job", job.id, [_PrinterSink(printer)])
-        run = Run(job.id, config, judge=judge, registry=registry, sink=sink, recordings_dir=settings.recordings_dir / job.id)
+        run = Run(
+            job.id, config, judge=judge, registry=registry, sink=sink, recordings_dir=settings.recordings_dir / job.id
+        )
         await store.update_job(job.id, status="running", started_at=datetime.now(UTC))
         printer.info(f"watching {redact(options.source)} for “{options.condition}” (job {job.id}; Ctrl-C to stop)")
         loop = asyncio.get_running_loop()
@@ -115,7 +117,11 @@ async def watch_source(
         if result.reason in (StopReason.SOURCE_ENDED, StopReason.CANCELLED):
             status = job_status_for(StopReason.CANCELLED)
         await store.update_job(
-            job.id, status=status.value, reason=result.reason.value, stats=result.stats.as_dict(), ended_at=datetime.now(UTC)
+            job.id,
+            status=status.value,
+            reason=result.reason.value,
+            stats=result.stats.as_dict(),
+            ended_at=datetime.now(UTC),
         )
         s = result.stats
         printer.info(
@@ -139,7 +145,13 @@ async def check_source(
     try:
         await asyncio.to_thread(probe, source, settings)
         return await check_once(
-            source, condition, judge, registry, input_mode=mode, clip_duration=clip_duration, long_side=settings.frame_long_side
+            source,
+            condition,
+            judge,
+            registry,
+            input_mode=mode,
+            clip_duration=clip_duration,
+            long_side=settings.frame_long_side,
         )
     finally:
         registry.stop_all()

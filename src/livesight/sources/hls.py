@@ -39,6 +39,7 @@ class Variant:
 
 def choose_variant(variants: list[Variant], max_height: int = 1080) -> Variant:
     """The highest variant at or under ``max_height`` (analysis needs no more), else the smallest."""
+
     def height(v: Variant) -> int:
         return v.resolution[1] if v.resolution else 0
 

@@ -309,9 +309,14 @@ class SharedSource:
 
     def _decoder_for(self, info: StreamInfo) -> av.CodecContext:
         current = self._decoder_info
-        if self._decoder is not None and current is not None and (current.codec, current.epoch) == (
-            info.codec,
-            info.epoch,
+        if (
+            self._decoder is not None
+            and current is not None
+            and (current.codec, current.epoch)
+            == (
+                info.codec,
+                info.epoch,
+            )
         ):
             return self._decoder
         # Extradata may differ slightly per HLS segment; only a new codec or epoch needs a new decoder.
