@@ -1,0 +1,47 @@
+"""Model backends ("judges") that answer questions about frames (SPEC §5).
+
+:func:`build_judge` picks one from the settings; every judge implements :class:`Judge` and raises
+:class:`JudgeError` subclasses only.
+"""
+
+from __future__ import annotations
+
+from livesight.judges.base import Judge
+from livesight.judges.errors import (
+    TRANSIENT_ERRORS,
+    JudgeAuthError,
+    JudgeBadResponse,
+    JudgeError,
+    JudgeNotConfigured,
+    JudgeParseError,
+    JudgeRateLimited,
+    JudgeRefused,
+    JudgeRequestRejected,
+    JudgeTimeout,
+    JudgeUnavailable,
+)
+from livesight.judges.factory import build_judge
+from livesight.judges.openai import DEFAULT_OPENAI_BASE_URL, OpenAICompatibleJudge
+from livesight.judges.parsing import DEFAULT_CONFIDENCE, looks_like_refusal, parse_review, parse_verdict
+
+__all__ = [
+    "DEFAULT_CONFIDENCE",
+    "DEFAULT_OPENAI_BASE_URL",
+    "TRANSIENT_ERRORS",
+    "Judge",
+    "JudgeAuthError",
+    "JudgeBadResponse",
+    "JudgeError",
+    "JudgeNotConfigured",
+    "JudgeParseError",
+    "JudgeRateLimited",
+    "JudgeRefused",
+    "JudgeRequestRejected",
+    "JudgeTimeout",
+    "JudgeUnavailable",
+    "OpenAICompatibleJudge",
+    "build_judge",
+    "looks_like_refusal",
+    "parse_review",
+    "parse_verdict",
+]

@@ -1,0 +1,41 @@
+"""The interface every model backend implements."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol, runtime_checkable
+
+from livesight.types import JudgeImage, Review, Sample, Verdict
+
+__all__ = ["Judge"]
+
+
+@runtime_checkable
+class Judge(Protocol):
+    """A model backend that answers questions about frames.
+
+    Implementations raise :class:`~livesight.judges.errors.JudgeError` subclasses, never transport
+    exceptions, and report what each answer cost in its ``usage``.
+    """
+
+    #: Identifies the backend and model in logs and stats, e.g. ``"openai-compatible:gpt-4o-mini"``.
+    name: str
+
+    async def check(self, condition: str, sample: Sample) -> Verdict:
+        """Whether the yes/no ``condition`` holds in ``sample``'s frames."""
+        ...
+
+    async def review(
+        self, query: str, images: Sequence[JudgeImage], chunk_start: float, chunk_duration: float
+    ) -> Review:
+        """The events answering the open-ended ``query`` within one chunk.
+
+        ``images`` carry absolute session times; the model is shown times relative to ``chunk_start``.
+        Returned :class:`~livesight.types.DetectedEvent` ``start``/``end`` are seconds from
+        ``chunk_start``, clamped to ``[0, chunk_duration]``.
+        """
+        ...
+
+    async def aclose(self) -> None:
+        """Release connections and other resources; the judge is unusable afterwards."""
+        ...

@@ -1,0 +1,68 @@
+"""LiveSight's database layer: SQLAlchemy 2 async on SQLite (default) or PostgreSQL, Alembic migrations.
+
+``store = await Store.open(url)`` migrates the database to the newest schema; every method returns
+frozen records, never ORM objects.
+"""
+
+from __future__ import annotations
+
+from livesight.store._engine import alembic_config, normalise_url
+from livesight.store.errors import (
+    ChunkNotFound,
+    Conflict,
+    InvalidValue,
+    JobNotFound,
+    NotFound,
+    SessionNotFound,
+    StoreError,
+    StreamNotFound,
+)
+from livesight.store.records import (
+    LIVE_JOB_STATUSES,
+    LIVE_SESSION_STATUSES,
+    ChunkRecord,
+    DeliveryMode,
+    EventRecord,
+    GapRecord,
+    JobRecord,
+    JobStatus,
+    JobType,
+    OwnerKind,
+    SessionRecord,
+    SessionStatus,
+    StreamRecord,
+    format_utc,
+    new_id,
+    utcnow,
+)
+from livesight.store.store import Store
+
+__all__ = [
+    "LIVE_JOB_STATUSES",
+    "LIVE_SESSION_STATUSES",
+    "ChunkNotFound",
+    "ChunkRecord",
+    "Conflict",
+    "DeliveryMode",
+    "EventRecord",
+    "GapRecord",
+    "InvalidValue",
+    "JobNotFound",
+    "JobRecord",
+    "JobStatus",
+    "JobType",
+    "NotFound",
+    "OwnerKind",
+    "SessionNotFound",
+    "SessionRecord",
+    "SessionStatus",
+    "Store",
+    "StoreError",
+    "StreamNotFound",
+    "StreamRecord",
+    "alembic_config",
+    "format_utc",
+    "new_id",
+    "normalise_url",
+    "utcnow",
+]

@@ -1,0 +1,200 @@
+"""ORM tables. Private to the store: callers get :mod:`livesight.store.records` values instead.
+
+Every schema change here needs a migration in ``migrations/versions`` (a test compares the two).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    Dialect,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# Named constraints let Alembic's SQLite batch mode find (and later alter) them by name.
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+ID = String(64)  # ours are ~28 chars; ids the pipeline brings (uuid-based) must fit too
+SHORT = String(32)
+OWNER = String(128)
+ONE_OWNER = "(session_id IS NULL) <> (job_id IS NULL)"
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC in and out on every backend.
+
+    SQLite has no zoned timestamp type, so the UTC wall time is stored and ``tzinfo`` is restored on
+    read; PostgreSQL's ``timestamptz`` answers in the session's zone, so values are converted back to UTC.
+    Naive datetimes are refused: their meaning depends on the machine that made them.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(f"naive datetime {value!r}: pass a timezone-aware value")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: UTCDateTime(), dict[str, Any]: JSON()}
+
+
+class StreamRow(Base):
+    __tablename__ = "streams"
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    name: Mapped[str] = mapped_column(Text)
+    source_url: Mapped[str] = mapped_column(Text)
+    owner: Mapped[str | None] = mapped_column(OWNER, index=True)
+    created_at: Mapped[datetime]
+
+
+class SessionRow(Base):
+    __tablename__ = "sessions"
+    __table_args__ = (
+        CheckConstraint("status IN ('INITIALIZING', 'ACTIVE', 'ENDING', 'FINISHED', 'FAILED')", name="status"),
+        Index(None, "owner", "created_at"),
+    )
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    stream_id: Mapped[str] = mapped_column(ID, ForeignKey("streams.id"), index=True)
+    name: Mapped[str] = mapped_column(Text)
+    source_url: Mapped[str] = mapped_column(Text)
+    rapid_review_query: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(SHORT, index=True)
+    error: Mapped[str | None] = mapped_column(Text)
+    chunk_count: Mapped[int] = mapped_column(Integer, default=0)
+    # The seq of the newest event; add_events bumps it with UPDATE … RETURNING so that the row lock
+    # serialises concurrent writers and the bump commits or rolls back together with the events.
+    last_event_seq: Mapped[int] = mapped_column(Integer, default=0)
+    config: Mapped[dict[str, Any]]
+    owner: Mapped[str | None] = mapped_column(OWNER)
+    created_at: Mapped[datetime]
+    started_at: Mapped[datetime | None]
+    ended_at: Mapped[datetime | None]
+
+
+class JobRow(Base):
+    __tablename__ = "jobs"
+    __table_args__ = (
+        CheckConstraint("status IN ('pending', 'running', 'completed', 'stopped', 'failed')", name="status"),
+        CheckConstraint("job_type IN ('live-monitor', 'live-digest', 'watch')", name="job_type"),
+        CheckConstraint("delivery_mode IN ('webhook', 'sse', 'polling')", name="delivery_mode"),
+        Index(None, "owner", "created_at"),
+    )
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    job_type: Mapped[str] = mapped_column(SHORT)
+    stream_url: Mapped[str] = mapped_column(Text)
+    condition: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(SHORT, index=True)
+    reason: Mapped[str | None] = mapped_column(Text)
+    delivery_mode: Mapped[str] = mapped_column(SHORT)
+    webhook_url: Mapped[str | None] = mapped_column(Text)
+    config: Mapped[dict[str, Any]]
+    stats: Mapped[dict[str, Any]]
+    last_event_seq: Mapped[int] = mapped_column(Integer, default=0)
+    owner: Mapped[str | None] = mapped_column(OWNER)
+    created_at: Mapped[datetime]
+    started_at: Mapped[datetime | None]
+    ended_at: Mapped[datetime | None]
+
+
+class ChunkRow(Base):
+    __tablename__ = "chunks"
+    __table_args__ = (
+        UniqueConstraint("session_id", "chunk_index"),
+        UniqueConstraint("job_id", "chunk_index"),
+        CheckConstraint(ONE_OWNER, name="one_owner"),
+        CheckConstraint("status IN ('recording', 'recorded', 'analysed', 'failed')", name="status"),
+    )
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    session_id: Mapped[str | None] = mapped_column(ID, ForeignKey("sessions.id", ondelete="CASCADE"))
+    job_id: Mapped[str | None] = mapped_column(ID, ForeignKey("jobs.id", ondelete="CASCADE"))
+    chunk_index: Mapped[int] = mapped_column(Integer)
+    start_time: Mapped[float] = mapped_column(Float)
+    end_time: Mapped[float] = mapped_column(Float)
+    path: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(SHORT)
+    analysis_id: Mapped[str | None] = mapped_column(ID)
+    event_count: Mapped[int] = mapped_column(Integer, default=0)
+    discontinuity: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime]
+
+
+class EventRow(Base):
+    __tablename__ = "events"
+    # The unique constraints double as the (owner, seq) indexes that "events after N" reads use.
+    __table_args__ = (
+        UniqueConstraint("session_id", "seq"),
+        UniqueConstraint("job_id", "seq"),
+        CheckConstraint(ONE_OWNER, name="one_owner"),
+    )
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    session_id: Mapped[str | None] = mapped_column(ID, ForeignKey("sessions.id", ondelete="CASCADE"))
+    job_id: Mapped[str | None] = mapped_column(ID, ForeignKey("jobs.id", ondelete="CASCADE"))
+    seq: Mapped[int] = mapped_column(Integer)
+    type: Mapped[str] = mapped_column(String(64))
+    label: Mapped[str] = mapped_column(Text)
+    description: Mapped[str] = mapped_column(Text)
+    severity: Mapped[str] = mapped_column(SHORT)
+    confidence: Mapped[float] = mapped_column(Float)
+    stream_time: Mapped[float] = mapped_column(Float)
+    capture_time: Mapped[float] = mapped_column(Float)
+    chunk_index: Mapped[int] = mapped_column(Integer)
+    chunk_relative_time: Mapped[float] = mapped_column(Float)
+    hls_cumulative_offset: Mapped[float] = mapped_column(Float)
+    t_start: Mapped[str] = mapped_column(SHORT)
+    t_end: Mapped[str] = mapped_column(SHORT)
+    analysis_id: Mapped[str] = mapped_column(ID)
+    chunk_id: Mapped[str] = mapped_column(ID)
+    end_time: Mapped[float | None] = mapped_column(Float)
+    created_at: Mapped[datetime]
+    data: Mapped[dict[str, Any]]
+
+
+class GapRow(Base):
+    __tablename__ = "gaps"
+    __table_args__ = (CheckConstraint(ONE_OWNER, name="one_owner"),)
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    session_id: Mapped[str | None] = mapped_column(ID, ForeignKey("sessions.id", ondelete="CASCADE"), index=True)
+    job_id: Mapped[str | None] = mapped_column(ID, ForeignKey("jobs.id", ondelete="CASCADE"), index=True)
+    session_time: Mapped[float] = mapped_column(Float)
+    wall_seconds: Mapped[float] = mapped_column(Float)
+    reason: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]

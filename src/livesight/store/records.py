@@ -1,0 +1,229 @@
+"""What the store hands back: plain frozen values, never ORM objects, so callers cannot trigger lazy loads.
+
+Timestamps are always timezone-aware UTC ``datetime`` values, on SQLite as on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import enum
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from livesight.types import Chunk, ChunkStatus, Event, Severity
+
+OwnerKind = Literal["session", "job"]
+"""Which kind of run a chunk, event or gap belongs to."""
+
+
+class SessionStatus(enum.StrEnum):
+    """Lifecycle of a livestream session (SPEC §2)."""
+
+    INITIALIZING = "INITIALIZING"
+    ACTIVE = "ACTIVE"
+    ENDING = "ENDING"
+    FINISHED = "FINISHED"
+    FAILED = "FAILED"
+
+
+class JobStatus(enum.StrEnum):
+    """Lifecycle of a live-monitor / live-digest job (SPEC §3)."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    STOPPED = "stopped"
+    FAILED = "failed"
+
+
+class JobType(enum.StrEnum):
+    LIVE_MONITOR = "live-monitor"
+    LIVE_DIGEST = "live-digest"
+    WATCH = "watch"
+
+
+class DeliveryMode(enum.StrEnum):
+    WEBHOOK = "webhook"
+    SSE = "sse"
+    POLLING = "polling"
+
+
+LIVE_SESSION_STATUSES: frozenset[SessionStatus] = frozenset(
+    {SessionStatus.INITIALIZING, SessionStatus.ACTIVE, SessionStatus.ENDING}
+)
+"""Sessions in these statuses still have (or should have) a runner; see ``Store.running_sessions``."""
+
+LIVE_JOB_STATUSES: frozenset[JobStatus] = frozenset({JobStatus.PENDING, JobStatus.RUNNING})
+"""Jobs in these statuses still have (or should have) a runner; see ``Store.running_jobs``."""
+
+
+def new_id(prefix: str) -> str:
+    """A short random id such as ``ses_3f2a…`` (24 hex digits: collisions are not a practical concern)."""
+    return f"{prefix}_{secrets.token_hex(12)}"
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware UTC."""
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class StreamRecord:
+    """A named parent of sessions for one source; ``id`` is stable across runs."""
+
+    id: str
+    name: str
+    source_url: str
+    owner: str | None
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class SessionRecord:
+    """One run of analysis on a stream. ``last_event_seq`` is the ``seq`` of its newest event (0: none yet)."""
+
+    id: str
+    stream_id: str
+    name: str
+    source_url: str
+    rapid_review_query: str | None
+    status: SessionStatus
+    error: str | None
+    chunk_count: int
+    config: dict[str, Any]
+    owner: str | None
+    created_at: datetime
+    started_at: datetime | None
+    ended_at: datetime | None
+    last_event_seq: int
+
+
+@dataclass(frozen=True, slots=True)
+class JobRecord:
+    """One live-monitor / live-digest / watch run. ``last_event_seq`` is the ``seq`` of its newest event."""
+
+    id: str
+    job_type: JobType
+    stream_url: str
+    condition: str | None
+    status: JobStatus
+    reason: str | None
+    delivery_mode: DeliveryMode
+    webhook_url: str | None
+    config: dict[str, Any]
+    stats: dict[str, Any]
+    owner: str | None
+    created_at: datetime
+    started_at: datetime | None
+    ended_at: datetime | None
+    last_event_seq: int
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkRecord:
+    """A stored chunk; exactly one of ``session_id`` / ``job_id`` is set."""
+
+    id: str
+    session_id: str | None
+    job_id: str | None
+    chunk_index: int
+    start_time: float
+    end_time: float
+    path: str | None
+    status: ChunkStatus
+    analysis_id: str | None
+    event_count: int
+    discontinuity: bool
+    created_at: datetime
+
+    @property
+    def duration(self) -> float:
+        return self.end_time - self.start_time
+
+    def to_chunk(self) -> Chunk:
+        """The pipeline's view of this chunk."""
+        return Chunk(
+            chunk_id=self.id,
+            index=self.chunk_index,
+            start_time=self.start_time,
+            end_time=self.end_time,
+            path=self.path,
+            status=self.status,
+            discontinuity=self.discontinuity,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class EventRecord:
+    """A stored event: every field of :class:`livesight.types.Event` plus its ``seq`` and extra ``data``.
+
+    ``seq`` counts from 1 per session or job, without gaps, in insertion order: use it as the SSE event id
+    and for "events after N" queries. ``data`` is the free-form payload (explanation, frame/clip paths, verdicts).
+    """
+
+    id: str
+    session_id: str | None
+    job_id: str | None
+    seq: int
+    type: str
+    label: str
+    description: str
+    severity: Severity
+    confidence: float
+    stream_time: float
+    capture_time: float
+    chunk_index: int
+    chunk_relative_time: float
+    hls_cumulative_offset: float
+    t_start: str
+    t_end: str
+    analysis_id: str
+    chunk_id: str
+    end_time: float | None
+    created_at: datetime
+    data: dict[str, Any]
+
+    @property
+    def event_id(self) -> str:
+        return self.id
+
+    def to_event(self) -> Event:
+        """The pipeline's view of this event; ``created_at`` is rendered as ISO-8601 UTC with a ``Z``."""
+        return Event(
+            event_id=self.id,
+            type=self.type,
+            label=self.label,
+            description=self.description,
+            severity=self.severity,
+            confidence=self.confidence,
+            stream_time=self.stream_time,
+            capture_time=self.capture_time,
+            chunk_index=self.chunk_index,
+            chunk_relative_time=self.chunk_relative_time,
+            hls_cumulative_offset=self.hls_cumulative_offset,
+            t_start=self.t_start,
+            t_end=self.t_end,
+            created_at=format_utc(self.created_at),
+            analysis_id=self.analysis_id,
+            chunk_id=self.chunk_id,
+            end_time=self.end_time,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class GapRecord:
+    """A stretch where the source delivered nothing, at ``session_time`` on the run's timeline."""
+
+    id: str
+    session_id: str | None
+    job_id: str | None
+    session_time: float
+    wall_seconds: float
+    reason: str
+    created_at: datetime
+
+
+def format_utc(value: datetime) -> str:
+    """ISO-8601 in UTC with a ``Z`` suffix, the form SPEC §2 uses for ``created_at``."""
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
