@@ -191,3 +191,23 @@ def test_source_that_never_comes_back_fails_with_a_reason(settings: Settings) ->
     status, reason = db.execute("select status, reason from jobs").fetchone()
     assert (status, reason) == ("failed", "source_failed")
     assert "no frames for" in printer.lines[-1] and "give-up" in printer.lines[-1]
+
+
+@pytest.mark.rtsp
+@pytest.mark.slow
+def test_rtsp_camera_reports_the_appearance(settings: Settings) -> None:
+    from livesight.testing.rtsp_server import RTSPTestServer
+
+    if not RTSPTestServer.available():
+        pytest.skip(f"no RTSP test server here: {RTSPTestServer.unavailable_reason()}")
+    spec = SceneSpec(duration=24.0, events=((12.0, 18.0),))
+    with RTSPTestServer(cached_scene(spec, "ts"), loop=False) as camera:
+        options = WatchOptions(source=camera.url, condition=CONDITION, interval=INTERVAL, duration=22.0)
+        code, printer = _watch(settings, options)
+    assert code == 0
+    [event] = [e for e, _ in printer.events]
+    # RTSP timestamps start at the camera's own origin: compare on the session timeline, where the
+    # camera's first frame is 0 (each RTSP client gets playback from the start of the file)
+    assert 12.0 <= event.stream_time <= 12.0 + INTERVAL + 0.35
+    db = sqlite3.connect(settings.data_dir / "livesight.db")
+    assert db.execute("select count(*) from chunks where path is not null").fetchone()[0] >= 2

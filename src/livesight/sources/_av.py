@@ -85,6 +85,9 @@ class AVReader:
         self.options = dict(options or {})
         if url.lower().startswith(("rtsp://", "rtsps://")):
             self.options.setdefault("rtsp_transport", "tcp")
+            # FFmpeg probes 5 s of an RTSP stream by default before the first packet; 1 s is plenty
+            # for a camera and makes reconnects quicker.
+            self.options.setdefault("analyzeduration", "1000000")
         self._container: av.container.InputContainer | None = None
         self._pace_origin: tuple[float, float] | None = None
 
