@@ -186,6 +186,120 @@ def demo(
 
 
 @app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to bind (default 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default 8800).", min=1, max=65535)] = None,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Run the HTTP API (live-monitor jobs, sessions, webhooks, SSE) and the engine in one process."""
+    import uvicorn
+
+    from livesight.logs import configure_logging
+
+    configure_logging(logging.DEBUG if verbose else logging.INFO)
+
+    from livesight.api.app import create_app
+
+    overrides: dict[str, Any] = {}
+    if host is not None:
+        overrides["host"] = host
+    if port is not None:
+        overrides["port"] = port
+    settings = load_settings(**overrides)
+    _run(_check_serve(settings))
+    err.print(f"LiveSight {__version__} on http://{settings.host}:{settings.port}  (API docs: /docs)", markup=False)
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level="info" if verbose else "warning",
+        timeout_graceful_shutdown=20,
+    )
+
+
+async def _check_serve(settings: Any) -> None:
+    from livesight.api.auth import is_loopback
+    from livesight.errors import ConfigurationError
+    from livesight.store import Store
+
+    store = await Store.open(settings.resolved_database_url())
+    try:
+        has_keys = bool(await store.list_api_keys())
+    finally:
+        await store.close()
+    if not has_keys and not is_loopback(settings.host):
+        raise ConfigurationError(
+            f"No API keys exist, so the server may only listen on loopback, not {settings.host}.",
+            remediation="Create a key first: livesight keys create --name NAME",
+        )
+    if not has_keys:
+        err.print(
+            "development mode: no API keys exist, so the API is open to anyone on this machine "
+            "(create one with `livesight keys create` to require keys)",
+            markup=False,
+        )
+
+
+keys_app = typer.Typer(help="Manage API keys.", no_args_is_help=True, rich_markup_mode=None)
+app.add_typer(keys_app, name="keys")
+
+
+@keys_app.command("create")
+def keys_create(name: Annotated[str, typer.Option(help="A label for the key.")] = "default") -> None:
+    """Create an API key; its token is printed once and never stored."""
+    from livesight.store import Store
+
+    async def create() -> tuple[Any, str, str]:
+        store = await Store.open(load_settings().resolved_database_url())
+        try:
+            record, token = await store.create_api_key(name)
+            return record, token, await store.get_webhook_secret(record.id)
+        finally:
+            await store.close()
+
+    record, token, secret = _run(create())
+    out.print(f"key id:          {record.id}", markup=False)
+    out.print(f"token:           {token}", markup=False)
+    out.print(f"webhook secret:  {secret}", markup=False)
+    err.print("Keep the token now: it is stored only as a hash and cannot be shown again.", markup=False)
+
+
+@keys_app.command("list")
+def keys_list() -> None:
+    """List API keys (never their tokens)."""
+    from livesight.store import Store
+
+    async def fetch() -> list[Any]:
+        store = await Store.open(load_settings().resolved_database_url())
+        try:
+            return list(await store.list_api_keys())
+        finally:
+            await store.close()
+
+    for key in _run(fetch()):
+        state = "revoked" if key.revoked_at else "active"
+        out.print(
+            f"{key.id}  {key.token_prefix}…  {key.name}  {state}  created {key.created_at:%Y-%m-%d}", markup=False
+        )
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: Annotated[str, typer.Argument(help="The key id (key_…).")]) -> None:
+    """Revoke a key: requests with it get 401 from now on."""
+    from livesight.store import Store
+
+    async def revoke() -> None:
+        store = await Store.open(load_settings().resolved_database_url())
+        try:
+            await store.revoke_api_key(key_id)
+        finally:
+            await store.close()
+
+    _run(revoke())
+    out.print(f"revoked {key_id}", markup=False)
+
+
+@app.command()
 def version() -> None:
     """Print the version."""
     out.print(__version__)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Annotated, Literal
 
 import platformdirs
-from pydantic import AliasChoices, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AliasChoices, Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 def _default_data_dir() -> Path:
@@ -49,6 +51,20 @@ class Settings(BaseSettings):
     frame_long_side: int = 768
     jpeg_quality: int = 85
 
+    # Server
+    host: str = "127.0.0.1"
+    port: int = 8800
+    public_url: str | None = Field(default=None, description="Base URL put in webhook links; default http://host:port.")
+    max_jobs: int = Field(default=50, description="Running live-monitor jobs per API key.")
+    min_interval_seconds: float = Field(default=5.0, description="Smallest interval_seconds accepted (1 to 5).")
+    signed_url_ttl_seconds: float = Field(default=24 * 3600, description="Life of frame and clip links in events.")
+    manifest_ttl_seconds: float = Field(default=600, description="Life of signed playback manifests.")
+    allow_file_sources: bool = Field(
+        default=False, description="Let API clients name local files as sources (off: they could probe the disk)."
+    )
+    sse_keepalive_seconds: float = Field(default=15.0, description="Seconds between SSE keep-alive comments.")
+    signing_secret: str | None = Field(default=None, description="Secret for signed URLs; default: a file in data_dir.")
+
     def resolved_database_url(self) -> str:
         if self.database_url:
             return self.database_url
@@ -57,6 +73,57 @@ class Settings(BaseSettings):
     @property
     def recordings_dir(self) -> Path:
         return self.data_dir / "recordings"
+
+    # Outbound network policy for user-supplied URLs, sources and webhooks alike (livesight.netpolicy).
+    allowed_networks: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="CIDR ranges to allow although the policy would refuse them (comma-separated); "
+        "link-local and cloud-metadata addresses stay refused.",
+    )
+    blocked_networks: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="CIDR ranges always refused (comma-separated); wins over everything else."
+    )
+    allow_loopback: bool = Field(default=False, description="Allow 127.0.0.0/8 and ::1 (demo, tests, single user).")
+    network_policy: Literal["default", "strict"] = Field(
+        default="default",
+        description="default: private LAN ranges allowed (cameras live there); strict: every non-public address "
+        "refused (multi-tenant servers).",
+    )
+
+    # Webhooks (livesight.delivery): the outbox dispatcher.
+    webhook_secret: str | None = Field(
+        default=None,
+        description="whsec_… secret signing webhooks of runs without an API key; default: generated once "
+        "into data_dir/webhook_secret.",
+    )
+    webhook_timeout_seconds: float = Field(default=10.0, description="Whole-attempt limit of one webhook POST.")
+    webhook_retry_initial_seconds: float = Field(default=5.0, description="Wait before the first retry.")
+    webhook_retry_max_seconds: float = Field(default=3600.0, description="Longest wait between retries.")
+    webhook_max_attempts: int = Field(default=40, description="Attempts before a delivery is given up.")
+    webhook_give_up_after_seconds: float = Field(
+        default=24 * 3600.0, description="No retry is scheduled later than this after a delivery was queued."
+    )
+    webhook_concurrency: int = Field(default=8, description="Webhook POSTs in flight at once per dispatcher.")
+    webhook_lease_seconds: float = Field(
+        default=60.0, description="A delivery a dispatcher claimed is retried by another after this long."
+    )
+    webhook_poll_seconds: float = Field(
+        default=5.0, description="How often the dispatcher looks for deliveries queued by other processes."
+    )
+    webhook_shutdown_grace_seconds: float = Field(
+        default=5.0, description="On shutdown, in-flight webhook POSTs get this long to finish."
+    )
+
+    @field_validator("allowed_networks", "blocked_networks", mode="before")
+    @classmethod
+    def _split_networks(cls, value: object) -> object:
+        # Environment variables hold "10.0.0.0/8,192.168.1.7/32"; a JSON list is accepted as well.
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [part.strip() for part in text.split(",") if part.strip()]
+        return value
 
 
 def load_settings(**overrides: object) -> Settings:

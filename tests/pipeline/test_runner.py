@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from livesight.judges import build_judge
-from livesight.pipeline.runner import Run, RunConfig, RunResult
+from livesight.pipeline.runner import ChunkAnalysis, Run, RunConfig, RunResult
 from livesight.pipeline.sinks import NullSink
 from livesight.rules import StopReason, TriggerRule
 from livesight.settings import Settings
@@ -33,8 +33,8 @@ class Collect(NullSink):
     async def chunk_recorded(self, run: Run, chunk: Chunk) -> None:
         self.chunks.append(chunk)
 
-    async def chunk_analysed(self, run: Run, chunk: Chunk, analysis_id: str, events: int, ok: bool) -> None:
-        self.analysed.append((chunk.index, events, ok))
+    async def chunk_analysed(self, run: Run, analysis: ChunkAnalysis) -> None:
+        self.analysed.append((analysis.chunk.index, analysis.event_count, analysis.ok))
 
     async def checked(self, run: Run, sample: Sample, verdict: Verdict | None, fired: bool) -> None:
         self.samples.append(sample)

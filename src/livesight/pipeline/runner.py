@@ -24,7 +24,18 @@ from livesight.pipeline.stats import RunStats
 from livesight.rules import StopReason, TriggerRule, TriggerState, make_event, new_id
 from livesight.sources.hub import SharedSource, SourceOptions, SourceRegistry
 from livesight.sources.subscription import DropPolicy, SourceEnd
-from livesight.types import Chunk, ChunkStatus, EncodedPacket, Event, Frame, Gap, InputMode, Sample, Verdict
+from livesight.types import (
+    Chunk,
+    ChunkStatus,
+    EncodedPacket,
+    Event,
+    Frame,
+    Gap,
+    InputMode,
+    JudgeImage,
+    Sample,
+    Verdict,
+)
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +66,18 @@ class RunConfig:
 
 
 @dataclass(frozen=True)
+class ChunkAnalysis:
+    """The review of one chunk: how many events, the judge's summary, and the frames it saw."""
+
+    chunk: Chunk
+    analysis_id: str
+    event_count: int
+    ok: bool
+    summary: str = ""
+    images: tuple[JudgeImage, ...] = ()
+
+
+@dataclass(frozen=True)
 class RunResult:
     reason: StopReason
     detail: str
@@ -66,7 +89,7 @@ class RunSink(Protocol):
 
     async def started(self, run: Run) -> None: ...
     async def chunk_recorded(self, run: Run, chunk: Chunk) -> None: ...
-    async def chunk_analysed(self, run: Run, chunk: Chunk, analysis_id: str, events: int, ok: bool) -> None: ...
+    async def chunk_analysed(self, run: Run, analysis: ChunkAnalysis) -> None: ...
     async def events(self, run: Run, events: Sequence[Event], data: Sequence[dict[str, Any]]) -> None: ...
     async def gap(self, run: Run, gap: Gap) -> None: ...
     async def checked(self, run: Run, sample: Sample, verdict: Verdict | None, fired: bool) -> None: ...
@@ -112,16 +135,23 @@ class Run:
         # Checks launched but not yet applied; past this, live runs drop new checks.
         self._slots = asyncio.Semaphore(max(2, config.concurrency * 2))
         self._checks: asyncio.Queue[asyncio.Task[tuple[Sample, Verdict | BaseException]] | None] = asyncio.Queue()
-        self._reviews: asyncio.Queue[asyncio.Task[tuple[Chunk, str, list[Event], bool]] | None] = asyncio.Queue()
+        self._reviews: asyncio.Queue[asyncio.Task[tuple[ChunkAnalysis, list[Event]]] | None] = asyncio.Queue()
         self._check_tasks: set[asyncio.Task[tuple[Sample, Verdict | BaseException]]] = set()
         self._writes: dict[int, asyncio.Task[Chunk]] = {}
         self._review_frames: dict[int, list[Frame]] = {}
+        self._evidence: dict[str, str | None] = {}
         self._closed_chunks: list[PendingChunk] = []
         self._next_check: float = 0.0
         self._started = False
 
     # -- control ------------------------------------------------------------------------------
     def cancel(self) -> None:
+        self._cancelled.set()
+
+    def stop(self, reason: StopReason, detail: str) -> None:
+        """End the run for ``reason`` (e.g. a limit its owner counts); outstanding results are dropped."""
+        if self._stop is None:
+            self._stop = (reason, detail)
         self._cancelled.set()
 
     @property
@@ -138,7 +168,7 @@ class Run:
         try:
             while self._stop is None:
                 if self._cancelled.is_set():
-                    self._stop = (StopReason.CANCELLED, "cancelled")
+                    self._stop = self._stop or (StopReason.CANCELLED, "cancelled")
                     break
                 if self._duration_reached():
                     self._stop = (StopReason.MAX_DURATION_REACHED, "monitor duration reached")
@@ -357,13 +387,15 @@ class Run:
             frames = self._review_frames.pop(chunk.index, [])
             self._reviews.put_nowait(asyncio.create_task(self._review(chunk, frames)))
 
-    async def _review(self, chunk: PendingChunk, frames: list[Frame]) -> tuple[Chunk, str, list[Event], bool]:
+    async def _review(self, chunk: PendingChunk, frames: list[Frame]) -> tuple[ChunkAnalysis, list[Event]]:
         """Analyse one chunk with the review query; events are handed on in chunk order."""
         assert self.judge is not None and self.config.review_query is not None
         analysis_id = new_id("ana")
         recorded = await self._writes[chunk.index]
         events: list[Event] = []
         ok = True
+        summary = ""
+        images: tuple[JudgeImage, ...] = ()
         if frames:
             images = await encode_images(frames, [self.config.frame_long_side] * len(frames), self.config.jpeg_quality)
             try:
@@ -372,6 +404,7 @@ class Run:
                         self.config.review_query, images, chunk.start_time, max(chunk.end_time - chunk.start_time, 0.0)
                     )
                 self.stats.add_usage(review.usage)
+                summary = review.summary
             except JudgeError as exc:
                 ok = False
                 log.warning("run %s: review of chunk %d failed: %s", self.run_id, chunk.index, exc)
@@ -396,17 +429,26 @@ class Run:
                             duration=max(0.0, found.end - found.start),
                         )
                     )
-        return recorded, analysis_id, events, ok
+        for event in events:
+            # The thumbnail of an event: the judged frame nearest to its start.
+            nearest = min(images, key=lambda i: abs(i.session_time - event.stream_time))
+            self._evidence[event.event_id] = await self._save_evidence(event.event_id, nearest.jpeg)
+        analysis = ChunkAnalysis(recorded, analysis_id, len(events), ok, summary, images)
+        return analysis, events
 
     async def _apply_reviews(self) -> None:
         while (task := await self._reviews.get()) is not None:
-            recorded, analysis_id, events, ok = await task
+            analysis, events = await task
             if events:
                 self.stats.events += len(events)
-                await self.sink.events(self, events, [{"query": self.config.review_query}] * len(events))
-            self.stats.chunks_analysed += ok
-            self.stats.chunks_failed += not ok
-            await self.sink.chunk_analysed(self, recorded, analysis_id, len(events), ok)
+                data = [
+                    {"query": self.config.review_query, "frame_path": self._evidence.pop(e.event_id, None)}
+                    for e in events
+                ]
+                await self.sink.events(self, events, data)
+            self.stats.chunks_analysed += analysis.ok
+            self.stats.chunks_failed += not analysis.ok
+            await self.sink.chunk_analysed(self, analysis)
 
     # -- shutdown -------------------------------------------------------------------------------
     async def _finish(self, applier: asyncio.Task[None], reviewer: asyncio.Task[None], *, drain: bool) -> None:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from livesight.types import Chunk, ChunkStatus, Event, Gap, Sample, Verdict
 
 if TYPE_CHECKING:
-    from livesight.pipeline.runner import Run, RunSink
+    from livesight.pipeline.runner import ChunkAnalysis, Run, RunSink
     from livesight.store import Store
 
 log = logging.getLogger(__name__)
@@ -24,7 +24,7 @@ class NullSink:
     async def chunk_recorded(self, run: Run, chunk: Chunk) -> None:
         pass
 
-    async def chunk_analysed(self, run: Run, chunk: Chunk, analysis_id: str, events: int, ok: bool) -> None:
+    async def chunk_analysed(self, run: Run, analysis: ChunkAnalysis) -> None:
         pass
 
     async def events(self, run: Run, events: Sequence[Event], data: Sequence[dict[str, Any]]) -> None:
@@ -61,11 +61,16 @@ class StoreSink(NullSink):
         for listener in self.listeners:
             await listener.chunk_recorded(run, chunk)
 
-    async def chunk_analysed(self, run: Run, chunk: Chunk, analysis_id: str, events: int, ok: bool) -> None:
-        status = ChunkStatus.ANALYSED if ok else ChunkStatus.FAILED
-        await self.store.update_chunk(chunk.chunk_id, status=status.value, analysis_id=analysis_id, event_count=events)
+    async def chunk_analysed(self, run: Run, analysis: ChunkAnalysis) -> None:
+        status = ChunkStatus.ANALYSED if analysis.ok else ChunkStatus.FAILED
+        await self.store.update_chunk(
+            analysis.chunk.chunk_id,
+            status=status.value,
+            analysis_id=analysis.analysis_id,
+            event_count=analysis.event_count,
+        )
         for listener in self.listeners:
-            await listener.chunk_analysed(run, chunk, analysis_id, events, ok)
+            await listener.chunk_analysed(run, analysis)
 
     async def events(self, run: Run, events: Sequence[Event], data: Sequence[dict[str, Any]]) -> None:
         await self.store.add_events(self.kind, self.owner_id, events, data)

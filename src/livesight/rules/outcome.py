@@ -9,6 +9,7 @@ class StopReason(enum.StrEnum):
     CONDITION_TRIGGERED = "condition_triggered"
     MAX_TRIGGERS_REACHED = "max_triggers_reached"
     MAX_DURATION_REACHED = "max_duration_reached"
+    MAX_WINDOWS_REACHED = "max_windows_reached"
     CANCELLED = "cancelled"
     SOURCE_ENDED = "source_ended"
     SOURCE_FAILED = "source_failed"
@@ -36,7 +37,7 @@ _FAILURES = {StopReason.SOURCE_FAILED, StopReason.JUDGE_FAILED, StopReason.INTER
 
 
 def job_status_for(reason: StopReason) -> JobStatus:
-    if reason in (StopReason.CONDITION_TRIGGERED, StopReason.MAX_TRIGGERS_REACHED):
+    if reason in (StopReason.CONDITION_TRIGGERED, StopReason.MAX_TRIGGERS_REACHED, StopReason.MAX_WINDOWS_REACHED):
         return JobStatus.COMPLETED
     if reason in _FAILURES:
         return JobStatus.FAILED

@@ -9,21 +9,25 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Protocol
+from typing import TYPE_CHECKING
 
 import av
 import httpx
 
+from livesight.errors import LiveSightError
 from livesight.retry import RetryPolicy
 from livesight.settings import Settings
 from livesight.sources._av import AVReader, DemuxedPacket
-from livesight.sources.errors import NotAStream, NotLive, SourceEnded, SourceError
+from livesight.sources.errors import InvalidSourceURL, NotAStream, NotLive, SourceEnded, SourceError
 from livesight.sources.hls import HLSReader, StartAt
 from livesight.sources.pages import resolve_page
 from livesight.sources.subscription import DropPolicy, SourceEnd, Subscription
 from livesight.sources.timeline import Timeline
 from livesight.sources.urls import SourceKind, classify, file_path, redact
 from livesight.types import EncodedPacket, Frame, Gap, StreamInfo
+
+if TYPE_CHECKING:
+    from livesight.netpolicy import NetworkPolicy
 
 log = logging.getLogger(__name__)
 
@@ -35,11 +39,6 @@ class SourceState(enum.StrEnum):
     ENDED = "ended"
     FAILED = "failed"
     STOPPED = "stopped"
-
-
-class Reader(Protocol):
-    def packets(self) -> object: ...
-    def close(self) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -110,10 +109,17 @@ def open_reader(
 class SharedSource:
     """Connects, decodes and reconnects one source in its own thread; fans out to subscriptions."""
 
-    def __init__(self, url: str, settings: Settings, options: SourceOptions = SourceOptions()) -> None:
+    def __init__(
+        self,
+        url: str,
+        settings: Settings,
+        options: SourceOptions = SourceOptions(),
+        policy: NetworkPolicy | None = None,
+    ) -> None:
         self.url = url
         self.settings = settings
         self.options = options
+        self.policy = policy
         self.health = SourceHealth()
         self._stop = threading.Event()
         self._subs: list[Subscription] = []
@@ -180,7 +186,13 @@ class SharedSource:
 
     # -- the decode thread --------------------------------------------------------------------
     def _run(self) -> None:
-        with httpx.Client(follow_redirects=True, timeout=self.settings.read_timeout_seconds) as client:
+        if self.policy is not None:
+            from livesight.netpolicy import guarded_client
+
+            client = guarded_client(self.policy, follow_redirects=True, timeout=self.settings.read_timeout_seconds)
+        else:
+            client = httpx.Client(follow_redirects=True, timeout=self.settings.read_timeout_seconds)
+        with client:
             try:
                 self._loop(client)
             except Exception as exc:  # last resort: a bug must end the source visibly, not hang its runs
@@ -199,6 +211,9 @@ class SharedSource:
         while not self._stop.is_set():
             try:
                 if reader is None:
+                    if self.policy is not None:
+                        # Every address the URL resolves to is checked (HTTP redirects by the client).
+                        self.policy.check_url_sync(self.url)
                     reader, live = open_reader(self.url, self.settings, self.options, client, self._stop)
                     self.health.live = live
                 frames_before = self.health.frames_decoded
@@ -222,11 +237,14 @@ class SharedSource:
                 self._flush_decoder()
                 self._set_state(SourceState.ENDED, "the source ended")
                 return
-            except (NotAStream, NotLive) as exc:
+            except (NotAStream, NotLive, InvalidSourceURL) as exc:
                 self._flush_decoder()
                 self._set_state(SourceState.FAILED, exc.message)
                 return
-            except SourceError as exc:
+            except LiveSightError as exc:
+                if not isinstance(exc, SourceError):  # refused by the network policy: not transient
+                    self._set_state(SourceState.FAILED, exc.message)
+                    return
                 if self.health.live is False:  # a file: nothing to reconnect to
                     self._set_state(SourceState.FAILED, exc.message)
                     return
@@ -358,8 +376,9 @@ class SharedSource:
 class SourceRegistry:
     """Shares one :class:`SharedSource` between runs that watch the same URL with the same options."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, policy: NetworkPolicy | None = None) -> None:
         self.settings = settings
+        self.policy = policy
         self._sources: dict[tuple[str, SourceOptions], SharedSource] = {}
         self._lock = threading.Lock()
 
@@ -371,7 +390,7 @@ class SourceRegistry:
             source = self._sources.get(key)
             if source is not None and source.alive:
                 return source, source.subscribe(loop)
-            source = SharedSource(url, self.settings, options)
+            source = SharedSource(url, self.settings, options, self.policy)
             self._sources[key] = source
             sub = source.subscribe(loop)
             source.start()  # after subscribing, so the first keyframe is not missed

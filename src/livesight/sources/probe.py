@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import av
 import httpx
@@ -15,6 +15,9 @@ from livesight.sources.hls import HLSReader
 from livesight.sources.hub import SourceOptions, open_reader
 from livesight.sources.pages import resolve_page
 from livesight.sources.urls import SourceKind, classify, platform_of, redact
+
+if TYPE_CHECKING:
+    from livesight.netpolicy import NetworkPolicy
 
 
 @dataclass(frozen=True)
@@ -35,8 +38,11 @@ class ProbeResult:
         return asdict(self)
 
 
-def probe(url: str, settings: Settings) -> ProbeResult:
-    """Open ``url`` and decode its first frame. Blocking; raises :class:`SourceError` when it can't."""
+def probe(url: str, settings: Settings, policy: NetworkPolicy | None = None) -> ProbeResult:
+    """Open ``url`` and decode its first frame. Blocking; raises :class:`SourceError` when it can't.
+
+    With a ``policy`` (the server's), every address contacted, redirects included, is checked first.
+    """
     kind = classify(url)
     title: str | None = None
     target = url
@@ -44,7 +50,14 @@ def probe(url: str, settings: Settings) -> ProbeResult:
         page = resolve_page(url)
         title, target = page.title, page.stream_url
     stop = threading.Event()
-    with httpx.Client(follow_redirects=True, timeout=settings.read_timeout_seconds) as client:
+    if policy is not None:
+        from livesight.netpolicy import guarded_client
+
+        policy.check_url_sync(target)
+        client = guarded_client(policy, follow_redirects=True, timeout=settings.read_timeout_seconds)
+    else:
+        client = httpx.Client(follow_redirects=True, timeout=settings.read_timeout_seconds)
+    with client:
         reader, live = open_reader(target, settings, SourceOptions(realtime=False), client, stop)
         decoder: av.CodecContext | None = None
         try:

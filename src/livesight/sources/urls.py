@@ -60,7 +60,11 @@ def classify(url: str) -> SourceKind:
     if scheme == "file":
         return SourceKind.FILE
     if scheme == "" or len(scheme) == 1:  # a path (len 1: a Windows drive letter)
-        if not Path(url).expanduser().exists():
+        try:
+            exists = Path(url).expanduser().is_file()
+        except (OSError, ValueError):  # too long, NUL bytes…
+            exists = False
+        if not exists:
             raise InvalidSourceURL(
                 f"{url} is neither a URL nor an existing file.",
                 remediation="Give an http(s)/rtsp(s) URL or the path of a video file that exists.",

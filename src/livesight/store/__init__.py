@@ -6,7 +6,9 @@ frozen records, never ORM objects.
 
 from __future__ import annotations
 
+from livesight.store._deliveries import DeliveryInFlight, DeliveryNotFound, EndpointDisabled
 from livesight.store._engine import alembic_config, normalise_url
+from livesight.store._keys import ApiKeyNotFound, new_webhook_secret
 from livesight.store.errors import (
     ChunkNotFound,
     Conflict,
@@ -20,8 +22,14 @@ from livesight.store.errors import (
 from livesight.store.records import (
     LIVE_JOB_STATUSES,
     LIVE_SESSION_STATUSES,
+    ApiKeyRecord,
+    AttemptOutcome,
+    AttemptRecord,
     ChunkRecord,
     DeliveryMode,
+    DeliveryRecord,
+    DeliveryStatus,
+    DisabledEndpointRecord,
     EventRecord,
     GapRecord,
     JobRecord,
@@ -40,10 +48,20 @@ from livesight.store.store import Store
 __all__ = [
     "LIVE_JOB_STATUSES",
     "LIVE_SESSION_STATUSES",
+    "ApiKeyNotFound",
+    "ApiKeyRecord",
+    "AttemptOutcome",
+    "AttemptRecord",
     "ChunkNotFound",
     "ChunkRecord",
     "Conflict",
+    "DeliveryInFlight",
     "DeliveryMode",
+    "DeliveryNotFound",
+    "DeliveryRecord",
+    "DeliveryStatus",
+    "DisabledEndpointRecord",
+    "EndpointDisabled",
     "EventRecord",
     "GapRecord",
     "InvalidValue",
@@ -63,6 +81,7 @@ __all__ = [
     "alembic_config",
     "format_utc",
     "new_id",
+    "new_webhook_secret",
     "normalise_url",
     "utcnow",
 ]

@@ -77,6 +77,23 @@ class RunsMixin(StoreBase):
             )
             return None if row is None else stream_record(row)
 
+    async def update_stream(
+        self, stream_id: str, *, name: str | None = None, source_url: str | None = None, owner: str | None = None
+    ) -> StreamRecord:
+        """Rename a stream or point it at another source. Raises :class:`StreamNotFound`."""
+        async with self._tx(write=True) as session:
+            row = await session.scalar(
+                select(StreamRow).where(StreamRow.id == stream_id, *_visible(StreamRow.owner, owner))
+            )
+            if row is None:
+                raise StreamNotFound(f"stream {stream_id!r} not found")
+            if name is not None:
+                row.name = name
+            if source_url is not None:
+                row.source_url = source_url
+            await session.flush()
+            return stream_record(row)
+
     async def list_streams(self, owner: str | None = None) -> list[StreamRecord]:
         """Streams, newest first."""
         async with self._tx(write=False) as session:

@@ -198,3 +198,77 @@ class GapRow(Base):
     wall_seconds: Mapped[float] = mapped_column(Float)
     reason: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime]
+
+
+class ApiKeyRow(Base):
+    """A bearer API key. Only a hash of the token is kept; the token is shown once, at creation."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    name: Mapped[str] = mapped_column(Text)
+    token_prefix: Mapped[str] = mapped_column(SHORT)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # Kept in the clear: HMAC signing needs the secret itself (Standard Webhooks secrets are symmetric).
+    webhook_secret: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+    last_used_at: Mapped[datetime | None]
+
+
+class DeliveryRow(Base):
+    """One webhook message in the outbox; ``id`` is its Standard Webhooks ``webhook-id``."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        CheckConstraint("status IN ('pending', 'delivering', 'delivered', 'failed', 'disabled')", name="status"),
+        # The dispatcher's claim query: due pending rows and expired leases, oldest first.
+        Index(None, "status", "next_attempt_at"),
+    )
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    owner: Mapped[str | None] = mapped_column(OWNER, index=True)
+    job_id: Mapped[str | None] = mapped_column(ID, ForeignKey("jobs.id", ondelete="CASCADE"), index=True)
+    session_id: Mapped[str | None] = mapped_column(ID, ForeignKey("sessions.id", ondelete="CASCADE"), index=True)
+    url: Mapped[str] = mapped_column(Text)
+    event_type: Mapped[str] = mapped_column(String(64))
+    # The exact JSON text that is signed and sent: re-serialising could change bytes between retries.
+    body: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(SHORT)
+    attempt_count: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime]
+    lease_until: Mapped[datetime | None]
+    last_status_code: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    queued_at: Mapped[datetime]
+    delivered_at: Mapped[datetime | None]
+
+
+class AttemptRow(Base):
+    """One HTTP attempt of a delivery (kept across re-sends)."""
+
+    __tablename__ = "webhook_attempts"
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    delivery_id: Mapped[str] = mapped_column(ID, ForeignKey("webhook_deliveries.id", ondelete="CASCADE"), index=True)
+    attempted_at: Mapped[datetime]
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(Text)
+    duration_ms: Mapped[int] = mapped_column(Integer)
+
+
+class DisabledEndpointRow(Base):
+    """A receiver URL that answered 410 Gone for one owner: nothing more is sent there until re-enabled.
+
+    ``owner_scope`` is the owner's key id, or ``""`` for deliveries without an owner (a primary key
+    column cannot be NULL, and NULLs would not collide in a unique index).
+    """
+
+    __tablename__ = "webhook_endpoints_disabled"
+
+    owner_scope: Mapped[str] = mapped_column(OWNER, primary_key=True)
+    url: Mapped[str] = mapped_column(Text, primary_key=True)
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    reason: Mapped[str] = mapped_column(Text)
+    disabled_at: Mapped[datetime]

@@ -227,3 +227,98 @@ class GapRecord:
 def format_utc(value: datetime) -> str:
     """ISO-8601 in UTC with a ``Z`` suffix, the form SPEC §2 uses for ``created_at``."""
     return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKeyRecord:
+    """A bearer API key as the store shows it: never the token, its hash or the webhook secret.
+
+    ``id`` (``key_…``) is the ``owner`` of every stream, session, job and delivery made with the key.
+    ``token_prefix`` (the token's first 12 characters) is there to tell keys apart in a list.
+    """
+
+    id: str
+    name: str
+    token_prefix: str
+    created_at: datetime
+    revoked_at: datetime | None
+    last_used_at: datetime | None
+
+    @property
+    def revoked(self) -> bool:
+        return self.revoked_at is not None
+
+
+class DeliveryStatus(enum.StrEnum):
+    """Lifecycle of a webhook delivery in the outbox.
+
+    ``pending`` (waiting for ``next_attempt_at``) → ``delivering`` (a dispatcher holds a lease and is
+    sending) → ``delivered`` (a 2xx answer), back to ``pending`` for a retry, ``failed`` (gave up, or
+    the URL is not allowed) or ``disabled`` (the receiver answered 410 Gone).
+    """
+
+    PENDING = "pending"
+    DELIVERING = "delivering"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+    DISABLED = "disabled"
+
+
+class AttemptOutcome(enum.StrEnum):
+    """What :meth:`Store.record_attempt` does with a delivery after one attempt."""
+
+    DELIVERED = "delivered"
+    RETRY = "retry"
+    FAILED = "failed"
+    DISABLED = "disabled"
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptRecord:
+    """One HTTP attempt: the receiver's status code, or the error when there was no answer."""
+
+    id: str
+    delivery_id: str
+    attempted_at: datetime
+    status_code: int | None
+    error: str | None
+    duration_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryRecord:
+    """A webhook message and its delivery state. ``id`` is the Standard Webhooks ``webhook-id``.
+
+    ``body`` is the exact JSON text that is signed and sent on every attempt. ``attempt_count`` counts
+    the attempts of the current round (a re-send starts a new round at ``queued_at``); ``attempts``
+    lists every attempt ever made, oldest first.
+    """
+
+    id: str
+    owner: str | None
+    job_id: str | None
+    session_id: str | None
+    url: str
+    event_type: str
+    body: str
+    status: DeliveryStatus
+    attempt_count: int
+    next_attempt_at: datetime
+    lease_until: datetime | None
+    last_status_code: int | None
+    last_error: str | None
+    created_at: datetime
+    queued_at: datetime
+    delivered_at: datetime | None
+    attempts: tuple[AttemptRecord, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class DisabledEndpointRecord:
+    """A receiver URL that nothing is sent to any more for ``owner`` (it answered 410 Gone)."""
+
+    owner: str | None
+    url: str
+    status_code: int | None
+    reason: str
+    disabled_at: datetime

@@ -7,13 +7,15 @@ from types import TracebackType
 from sqlalchemy import text
 from sqlalchemy.engine import URL
 
+from livesight.store._deliveries import DeliveriesMixin
 from livesight.store._engine import create_engine, normalise_url, prepare_sqlite_file, upgrade
+from livesight.store._keys import KeysMixin
 from livesight.store._runs import RunsMixin
 from livesight.store._timeline import TimelineMixin
 
 
-class Store(RunsMixin, TimelineMixin):
-    """Async access to streams, sessions, jobs, chunks, events and gaps.
+class Store(RunsMixin, TimelineMixin, KeysMixin, DeliveriesMixin):
+    """Async access to streams, sessions, jobs, chunks, events, gaps, API keys and the webhook outbox.
 
     Build it with :meth:`open` in the app's lifespan and :meth:`close` it on shutdown. Every method
     runs in its own transaction and returns frozen records (``livesight.store.records``), never ORM

@@ -1,0 +1,164 @@
+"""The FastAPI application: one process runs the API, the engine's runs and the webhook dispatcher."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import FastAPI
+
+from livesight import __version__
+from livesight.api.auth import is_loopback
+from livesight.api.errors import install_error_handlers
+from livesight.delivery.broker import Broker
+from livesight.errors import ConfigurationError
+from livesight.judges import Judge, build_judge
+from livesight.metrics import Metrics
+from livesight.netpolicy import NetworkPolicy
+from livesight.pipeline.jobs import JobManager
+from livesight.pipeline.sessions import SessionManager
+from livesight.settings import Settings, load_settings
+from livesight.signing import URLSigner
+from livesight.sources.errors import InvalidSourceURL
+from livesight.sources.hub import SourceRegistry
+from livesight.sources.urls import SourceKind, classify
+from livesight.store import Store
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class AppState:
+    """Process-wide resources, built in the lifespan and closed on shutdown."""
+
+    settings: Settings
+    store: Store
+    registry: SourceRegistry
+    broker: Broker
+    signer: URLSigner
+    metrics: Metrics
+    policy: NetworkPolicy
+    dev_mode: bool
+    jobs: JobManager = field(init=False)
+    sessions: SessionManager = field(init=False)
+    dispatcher: Any = None
+    _judge: Judge | None = None
+
+    def judge(self) -> Judge:
+        """The shared judge; raises ``JudgeNotConfigured`` (503) while none is configured."""
+        if self._judge is None:
+            self._judge = build_judge(self.settings)
+        return self._judge
+
+    async def check_source(self, url: str) -> None:
+        """A source URL from an API client: well-formed, not a local file (unless allowed), and allowed
+        by the network policy."""
+        if classify(url) is SourceKind.FILE and not self.settings.allow_file_sources:
+            raise InvalidSourceURL(
+                "Local files are not accepted as sources over the API.",
+                remediation="Use a stream URL, or set LIVESIGHT_ALLOW_FILE_SOURCES=true on a trusted server.",
+            )
+        await self.check_url(url)
+
+    async def check_url(self, url: str) -> None:
+        """Refuse user-supplied URLs that point where the operator's network policy forbids."""
+        if "://" in url and not url.lower().startswith("file:"):
+            await self.policy.check_url(url)
+
+    async def webhook_secret(self, owner: str | None) -> str:
+        return str(await self.dispatcher.secret_for(owner))
+
+    async def rotate_webhook_secret(self, owner: str | None) -> str:
+        return str(await self.dispatcher.rotate_secret(owner))
+
+    def public_url(self) -> str:
+        if self.settings.public_url:
+            return self.settings.public_url.rstrip("/")
+        host = self.settings.host if self.settings.host not in ("0.0.0.0", "::") else "127.0.0.1"
+        return f"http://{host}:{self.settings.port}"
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or load_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        from livesight.delivery.webhooks import WebhookDispatcher
+
+        store = await Store.open(settings.resolved_database_url())
+        try:
+            has_keys = bool(await store.list_api_keys())
+            if not has_keys and not is_loopback(settings.host):
+                raise ConfigurationError(
+                    f"No API keys exist and the server would listen on {settings.host}.",
+                    remediation="Create a key with `livesight keys create`, or bind to 127.0.0.1 for development.",
+                )
+            if not has_keys:
+                log.warning("No API keys: development mode, the API is open to this machine only (%s).", settings.host)
+            policy = NetworkPolicy.from_settings(settings)
+            state = AppState(
+                settings=settings,
+                store=store,
+                registry=SourceRegistry(settings, policy=policy),
+                broker=Broker(),
+                signer=URLSigner.from_data_dir(settings.data_dir, settings.signing_secret),
+                metrics=Metrics(),
+                policy=policy,
+                dev_mode=not has_keys,
+            )
+            state.dispatcher = WebhookDispatcher(store, settings, metrics=state.metrics)
+            state.jobs = JobManager(
+                settings=settings,
+                store=store,
+                registry=state.registry,
+                broker=state.broker,
+                judge=state.judge,
+                signer=state.signer,
+                metrics=state.metrics,
+                public_url=state.public_url,
+                dispatcher=state.dispatcher,
+            )
+            state.sessions = SessionManager(
+                settings=settings,
+                store=store,
+                registry=state.registry,
+                broker=state.broker,
+                judge=state.judge,
+                signer=state.signer,
+                metrics=state.metrics,
+                public_url=state.public_url,
+                dispatcher=state.dispatcher,
+            )
+            await state.jobs.recover()
+            await state.sessions.recover()
+            state.dispatcher.start()
+            app.state.ls = state
+            yield
+        except BaseException:
+            await store.close()
+            raise
+        await state.jobs.shutdown()
+        await state.sessions.shutdown()
+        await state.dispatcher.aclose()
+        state.registry.stop_all()
+        if state._judge is not None:
+            await state._judge.aclose()
+        await store.close()
+
+    app = FastAPI(
+        title="LiveSight",
+        version=__version__,
+        description="Watch live video with natural-language conditions: live-monitor jobs, sessions, events.",
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    from livesight.api import routes_jobs, routes_sessions, routes_tools
+
+    app.include_router(routes_jobs.router)
+    app.include_router(routes_sessions.router)
+    app.include_router(routes_tools.router)
+    app.include_router(routes_tools.health_router)
+    return app

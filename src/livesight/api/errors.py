@@ -1,0 +1,107 @@
+"""The one place where errors become HTTP answers: ``{"error": {code, message, remediation}}``."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from livesight.errors import LiveSightError
+
+log = logging.getLogger(__name__)
+
+# HTTP status for each error code; anything unlisted is a 400.
+STATUS_BY_CODE = {
+    "UNAUTHORIZED": 401,
+    "FORBIDDEN": 403,
+    "NOT_FOUND": 404,
+    "JOB_NOT_FOUND": 404,
+    "SESSION_NOT_FOUND": 404,
+    "STREAM_NOT_FOUND": 404,
+    "EVENT_NOT_FOUND": 404,
+    "CHUNK_NOT_FOUND": 404,
+    "DELIVERY_NOT_FOUND": 404,
+    "METHOD_NOT_ALLOWED": 405,
+    "CONFLICT": 409,
+    "STREAM_ID_TAKEN": 409,
+    "VALIDATION_ERROR": 422,
+    "MAX_JOBS_REACHED": 429,
+    "INTERNAL_ERROR": 500,
+    "JUDGE_NOT_CONFIGURED": 503,
+    "JUDGE_UNAVAILABLE": 502,
+    "JUDGE_TIMEOUT": 504,
+    "JUDGE_RATE_LIMITED": 429,
+    "JUDGE_AUTH_FAILED": 502,
+    "JUDGE_BAD_RESPONSE": 502,
+    "JUDGE_REFUSED": 422,
+    "JUDGE_REQUEST_REJECTED": 502,
+}
+
+
+class APIError(LiveSightError):
+    """An error raised by the API layer itself (auth, missing resources)."""
+
+    def __init__(self, code: str, message: str, remediation: str = "", status: int | None = None) -> None:
+        super().__init__(message, remediation=remediation, code=code)
+        self.status = status or STATUS_BY_CODE.get(code, 400)
+
+
+def not_found(kind: str, ident: str) -> APIError:
+    return APIError(
+        f"{kind.upper()}_NOT_FOUND",
+        f"No {kind} {ident!r} here.",
+        f"Check the {kind} id; a key sees only its own {kind}s.",
+    )
+
+
+def envelope(code: str, message: str, remediation: str = "", **extra: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {"code": code, "message": message, "remediation": remediation}
+    body.update(extra)
+    return {"error": body}
+
+
+def error_response(status: int, code: str, message: str, remediation: str = "", **extra: Any) -> JSONResponse:
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return JSONResponse(envelope(code, message, remediation, **extra), status_code=status, headers=headers)
+
+
+def _field_name(loc: tuple[Any, ...]) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
+    return ".".join(parts) or "body"
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(LiveSightError)
+    async def _domain(_: Request, exc: LiveSightError) -> JSONResponse:
+        status = getattr(exc, "status", None) or STATUS_BY_CODE.get(exc.code, 400)
+        if status >= 500:
+            log.warning("%s: %s", exc.code, exc.message)
+        return error_response(status, exc.code, exc.message, exc.remediation)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        fields = [
+            {"field": _field_name(tuple(e.get("loc", ()))), "message": e.get("msg", "invalid"), "type": e.get("type")}
+            for e in exc.errors()
+        ]
+        message = "; ".join(f"{f['field']}: {f['message']}" for f in fields) or "The request is not valid."
+        return error_response(422, "VALIDATION_ERROR", message, "Fix the fields named above and retry.", fields=fields)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {401: "UNAUTHORIZED", 404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}.get(exc.status_code, "HTTP_ERROR")
+        return error_response(exc.status_code, code, str(exc.detail))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error")
+        return error_response(
+            500,
+            "INTERNAL_ERROR",
+            "Something went wrong on the server.",
+            "Retry; if it persists, report it with the server log.",
+        )

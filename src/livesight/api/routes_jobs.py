@@ -1,0 +1,277 @@
+"""Live-monitor jobs: ``POST /api/live-monitor`` and ``/api/jobs`` (SPEC §3)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Header, Query, Request
+from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.sse import EventSourceResponse
+
+from livesight.api.auth import Owner
+from livesight.api.errors import APIError, not_found
+from livesight.api.models import (
+    CancelResponse,
+    ErrorEnvelope,
+    JobDetail,
+    JobList,
+    JobResponse,
+    LiveDigestRequest,
+    LiveMonitorRequest,
+)
+from livesight.api.sse import job_event_stream, parse_last_event_id
+from livesight.pipeline.jobs import DigestSpec, MonitorSpec, job_stats
+from livesight.sources.errors import NotLive
+from livesight.sources.probe import probe
+from livesight.sources.urls import redact
+from livesight.store.records import JobRecord
+
+router = APIRouter(prefix="/api", tags=["live monitor"])
+
+ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorEnvelope} for code in (400, 401, 404, 422, 429, 503)}
+
+
+def _state(request: Request) -> Any:
+    return request.app.state.ls
+
+
+def _job_response(job: JobRecord, message: str | None = None) -> JobResponse:
+    return JobResponse(
+        job_id=job.id,
+        status=job.status,
+        created_at=job.created_at,
+        job_type=job.job_type,
+        stream_url=redact(job.stream_url),
+        message=message,
+    )
+
+
+async def _validate_source(state: Any, url: str, *, skip: bool) -> None:
+    await state.check_source(url)
+    if skip:
+        return
+    result = await asyncio.to_thread(probe, url, state.settings, state.policy)
+    if not result.is_live:
+        raise NotLive(f"{redact(url)} is not a live stream.", remediation="Use a live URL, or pass skip_validation.")
+
+
+@router.post(
+    "/live-monitor",
+    response_model=JobResponse,
+    responses={**ERRORS, 200: {"content": {"text/event-stream": {}}, "description": "JSON, or SSE when asked"}},
+    summary="Start a live monitor job",
+)
+async def create_monitor(
+    body: LiveMonitorRequest, request: Request, owner: Owner, accept: Annotated[str | None, Header()] = None
+) -> Any:
+    """Delivery mode by request shape: ``webhook_url`` → webhooks; else ``Accept: text/event-stream`` → this
+    response is an SSE stream; else polling (``GET /api/jobs/{job_id}``)."""
+    state = _state(request)
+    if body.interval_seconds < state.settings.min_interval_seconds:
+        raise APIError(
+            "VALIDATION_ERROR",
+            f"interval_seconds: must be at least {state.settings.min_interval_seconds:g}",
+            "Raise interval_seconds (the server's minimum is LIVESIGHT_MIN_INTERVAL_SECONDS).",
+        )
+    mode = await _prepare(state, body.stream_url, body.webhook_url, body.skip_validation, accept)
+    spec = MonitorSpec(
+        stream_url=body.stream_url,
+        condition=body.condition,
+        webhook_url=body.webhook_url,
+        interval_seconds=body.interval_seconds,
+        input_mode=body.input_mode,
+        clip_duration_seconds=body.clip_duration_seconds,
+        monitor_duration_seconds=body.monitor_duration_seconds,
+        trigger_cooldown_seconds=body.trigger_cooldown_seconds,
+        max_triggers=body.max_triggers,
+        enable_prefilter=body.enable_prefilter,
+        include_frame=body.include_frame,
+    )
+    job = await state.jobs.create(spec, owner, mode)
+    return _answer(state, request, job, mode)
+
+
+async def _prepare(
+    state: Any, stream_url: str, webhook_url: str | None, skip_validation: bool, accept: str | None
+) -> Literal["webhook", "sse", "polling"]:
+    """Check the URLs, and pick the delivery mode by request shape."""
+    await _validate_source(state, stream_url, skip=skip_validation)
+    if webhook_url:
+        await state.check_url(webhook_url)
+    return "webhook" if webhook_url else "sse" if "text/event-stream" in (accept or "") else "polling"
+
+
+def _answer(state: Any, request: Request, job: JobRecord, mode: str) -> Any:
+    if mode == "sse":
+        return EventSourceResponse(job_event_stream(state, job.id, 0, request), headers={"Cache-Control": "no-cache"})
+    message = {
+        "webhook": f"Events will be POSTed to {redact(job.webhook_url or '')}.",
+        "polling": f"Poll GET /api/jobs/{job.id} for status and results.",
+    }[mode]
+    return _job_response(job, message)
+
+
+@router.post(
+    "/live-digest",
+    response_model=JobResponse,
+    responses={**ERRORS, 200: {"content": {"text/event-stream": {}}, "description": "JSON, or SSE when asked"}},
+    summary="Start a live digest job",
+)
+async def create_digest(
+    body: LiveDigestRequest, request: Request, owner: Owner, accept: Annotated[str | None, Header()] = None
+) -> Any:
+    """Periodic ``summary`` events (``summary_generated`` webhooks), one per window of the stream."""
+    state = _state(request)
+    mode = await _prepare(state, body.stream_url, body.webhook_url, body.skip_validation, accept)
+    spec = DigestSpec(
+        stream_url=body.stream_url,
+        window_minutes=body.window_minutes,
+        capture_interval_seconds=body.capture_interval_seconds,
+        include_frames=body.include_frames,
+        max_windows=body.max_windows,
+        webhook_url=body.webhook_url,
+    )
+    job = await state.jobs.create_digest(spec, owner, mode)
+    return _answer(state, request, job, mode)
+
+
+@router.get("/jobs", response_model=JobList, responses=ERRORS, summary="List jobs")
+async def list_jobs(
+    request: Request,
+    owner: Owner,
+    status: Annotated[Literal["pending", "running", "completed", "stopped", "failed"] | None, Query()] = None,
+    type: Annotated[Literal["live-monitor", "live-digest", "watch"] | None, Query()] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> JobList:
+    jobs, total = await _state(request).store.list_jobs(owner, status, type, limit, offset)
+    return JobList(jobs=[_job_response(j) for j in jobs], total=total, limit=limit, offset=offset)
+
+
+async def _own_job(request: Request, job_id: str, owner: str | None) -> JobRecord:
+    job = await _state(request).store.get_job(job_id, owner)
+    if job is None:
+        raise not_found("job", job_id)
+    return job
+
+
+@router.get("/jobs/{job_id}", response_model=JobDetail, responses=ERRORS, summary="Get a job")
+async def get_job(job_id: str, request: Request, owner: Owner) -> JobDetail:
+    state = _state(request)
+    job = await _own_job(request, job_id, owner)
+    run = state.jobs.run_of(job_id)
+    stats = job_stats(run.stats, None, run.health) if run is not None else job.stats
+    events = await state.store.list_events("job", job_id)
+    triggers = [state.jobs.trigger_view(e) for e in events if e.type == "condition"]
+    summaries = [e.data.get("payload", {}) for e in events if e.type == "summary"]
+    return JobDetail(
+        job_id=job.id,
+        status=job.status,
+        job_type=job.job_type,
+        created_at=job.created_at,
+        stream_url=redact(job.stream_url),
+        condition=job.condition,
+        delivery_mode=job.delivery_mode,
+        config=job.config,
+        stats=stats,
+        triggers=triggers,
+        summaries=summaries,
+        started_at=job.started_at,
+        ended_at=job.ended_at,
+    )
+
+
+@router.delete("/jobs/{job_id}", response_model=CancelResponse, responses=ERRORS, summary="Cancel a job")
+async def cancel_job(job_id: str, request: Request, owner: Owner) -> CancelResponse:
+    state = _state(request)
+    job = await _own_job(request, job_id, owner)
+    if job.status in ("pending", "running") and state.jobs.run_of(job_id) is not None:
+        await state.jobs.cancel(job_id)
+        job = await _own_job(request, job_id, owner)
+        message = "The job was cancelled."
+    else:
+        message = f"The job had already ended ({job.status})."
+    return CancelResponse(job_id=job.id, status=job.status, message=message, final_stats=job.stats)
+
+
+@router.get(
+    "/jobs/{job_id}/events",
+    responses={**ERRORS, 200: {"content": {"text/event-stream": {}}}},
+    summary="Stream a job's events (SSE)",
+)
+async def job_events(
+    job_id: str,
+    request: Request,
+    owner: Owner,
+    last_event_id: Annotated[str | None, Header()] = None,
+    after: Annotated[int | None, Query(ge=0, description="Same as Last-Event-ID.")] = None,
+) -> EventSourceResponse:
+    """Replays what came after ``Last-Event-ID`` (or ``after``), then streams live; ends after ``stopped``
+    or ``error``. Keep-alive comments flow while nothing happens."""
+    await _own_job(request, job_id, owner)
+    start = after if after is not None else parse_last_event_id(last_event_id)
+    state = _state(request)
+    return EventSourceResponse(job_event_stream(state, job_id, start, request), headers={"Cache-Control": "no-cache"})
+
+
+async def _signed_file(request: Request, path: Path | None, *, media_type: str) -> Response:
+    state = _state(request)
+    if not state.signer.verify(request.url.path, request.query_params.get("expires"), request.query_params.get("sig")):
+        raise APIError(
+            "FORBIDDEN", "This link is expired or not valid.", "Fetch the job again for fresh links.", status=403
+        )
+    if path is None or not await asyncio.to_thread(path.is_file):
+        raise APIError("NOT_FOUND", "Not recorded (yet).", "Chunks appear once they are recorded.")
+    return FileResponse(path, media_type=media_type)
+
+
+@router.get("/jobs/{job_id}/events/{event_id}/frame.jpg", include_in_schema=True, summary="A trigger's frame")
+async def trigger_frame(
+    job_id: str,
+    event_id: str,
+    request: Request,
+    expires: Annotated[int | None, Query()] = None,
+    sig: Annotated[str | None, Query()] = None,
+) -> Response:
+    """Signed link (no bearer needed): the frame the model judged when the trigger fired."""
+    events = (
+        await _state(request).store.list_events("job", job_id)
+        if _state(request).signer.verify(request.url.path, expires, sig)
+        else []
+    )
+    found = next((e for e in events if e.id == event_id), None)
+    path = Path(found.data["frame_path"]) if found is not None and found.data.get("frame_path") else None
+    return await _signed_file(request, path, media_type="image/jpeg")
+
+
+@router.get("/jobs/{job_id}/chunks/{chunk_index}.ts", summary="A recorded chunk (MPEG-TS)")
+async def job_chunk(
+    job_id: str,
+    chunk_index: int,
+    request: Request,
+    expires: Annotated[int | None, Query()] = None,
+    sig: Annotated[str | None, Query()] = None,
+) -> Response:
+    """Signed link (no bearer needed): the recorded chunk a trigger falls in."""
+    chunks = (
+        await _state(request).store.list_chunks("job", job_id)
+        if _state(request).signer.verify(request.url.path, expires, sig)
+        else []
+    )
+    found = next((c for c in chunks if c.chunk_index == chunk_index), None)
+    return await _signed_file(request, Path(found.path) if found and found.path else None, media_type="video/mp2t")
+
+
+@router.get("/webhook-secret", summary="This key's webhook signing secret")
+async def webhook_secret(request: Request, owner: Owner) -> JSONResponse:
+    """The ``whsec_…`` secret that signs this key's webhooks (Standard Webhooks)."""
+    secret = await _state(request).webhook_secret(owner)
+    return JSONResponse({"secret": secret})
+
+
+@router.post("/webhook-secret/rotate", summary="Rotate this key's webhook signing secret")
+async def rotate_webhook_secret(request: Request, owner: Owner) -> JSONResponse:
+    secret = await _state(request).rotate_webhook_secret(owner)
+    return JSONResponse({"secret": secret})

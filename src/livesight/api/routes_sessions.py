@@ -1,0 +1,400 @@
+"""Livestream sessions (SPEC §2, seed 000): ``/api/live/...``, form-encoded or JSON bodies."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import os
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, Literal, TypeVar
+
+from fastapi import APIRouter, Header, Query, Request
+from fastapi.responses import FileResponse, Response
+from fastapi.sse import EventSourceResponse
+from pydantic import BaseModel, Field, ValidationError
+
+from livesight.api.auth import Owner
+from livesight.api.errors import APIError, not_found
+from livesight.api.models import ErrorEnvelope
+from livesight.api.sse import event_stream, parse_last_event_id
+from livesight.delivery.broker import Message
+from livesight.sources.urls import redact
+from livesight.store.records import SessionRecord
+
+router = APIRouter(prefix="/api/live", tags=["livestream sessions"])
+ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorEnvelope} for code in (400, 401, 404, 409, 422, 503)}
+M = TypeVar("M", bound=BaseModel)
+
+
+class StartSessionRequest(BaseModel):
+    source_url: str = Field(min_length=1, max_length=2000, description="Reachable live-stream URL.")
+    name: str = Field(min_length=1, max_length=200, description="Friendly session name shown in the web UI.")
+    rapid_review_query: str | None = Field(default=None, max_length=2000, description="Continuous event detection.")
+    stream_id: str | None = Field(default=None, max_length=64, description="Existing parent stream ID.")
+    webhook_url: str | None = Field(default=None, max_length=2083, description="Also POST events here (signed).")
+
+
+class StartSessionResponse(BaseModel):
+    session_id: str
+    stream_id: str
+    status: str
+
+
+class EndSessionRequest(BaseModel):
+    stream_id: str = Field(min_length=1, max_length=64)
+    session_id: str = Field(min_length=1, max_length=64)
+
+
+class EndSessionResponse(BaseModel):
+    status: Literal["ended", "already_ended"]
+
+
+class AttachStreamRequest(BaseModel):
+    stream_id: str = Field(min_length=1, max_length=64)
+    stream_name: str = Field(min_length=1, max_length=200)
+    source_url: str = Field(min_length=1, max_length=2000)
+
+
+class OkResponse(BaseModel):
+    ok: bool = True
+
+
+class SignedManifestResponse(BaseModel):
+    url: str
+    expires_at: datetime
+    method: Literal["GET"] = "GET"
+
+
+class SessionPayload(BaseModel):
+    stream_id: str
+    session_id: str
+    name: str
+    source_url: str
+    status: str
+    chunk_count: int
+    events: list[dict[str, Any]]
+    chunks: list[dict[str, Any]]
+    created_at: datetime
+    error: str | None = None
+    rapid_review_query: str | None = None
+
+
+class SessionList(BaseModel):
+    sessions: list[SessionPayload]
+
+
+def _body_doc(model: type[BaseModel]) -> dict[str, Any]:
+    schema = {"$ref": f"#/components/schemas/{model.__name__}"}
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {"schema": schema},
+                "application/x-www-form-urlencoded": {"schema": schema},
+            },
+        }
+    }
+
+
+async def read_body(request: Request, model: type[M]) -> M:
+    """The body as ``model``, from JSON or a form; errors use the 422 envelope naming each field."""
+    content_type = request.headers.get("content-type", "")
+    try:
+        if "application/x-www-form-urlencoded" in content_type or "multipart/form-data" in content_type:
+            form = await request.form()
+            data: Any = {k: v for k, v in form.items() if isinstance(v, str)}
+        else:
+            data = await request.json()
+    except Exception:
+        raise APIError(
+            "VALIDATION_ERROR",
+            "body: send JSON or a form (application/x-www-form-urlencoded).",
+            "Check the Content-Type header and the body.",
+        ) from None
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        fields = [{"field": ".".join(str(p) for p in e["loc"]) or "body", "message": e["msg"]} for e in exc.errors()]
+        raise APIError(
+            "VALIDATION_ERROR",
+            "; ".join(f"{f['field']}: {f['message']}" for f in fields),
+            "Fix the fields named above and retry.",
+        ) from None
+
+
+def _state(request: Request) -> Any:
+    return request.app.state.ls
+
+
+async def _own_session(request: Request, session_id: str, owner: str | None) -> SessionRecord:
+    session = await _state(request).store.get_session(session_id, owner)
+    if session is None:
+        raise not_found("session", session_id)
+    return session
+
+
+async def _payload(request: Request, session: SessionRecord) -> SessionPayload:
+    state = _state(request)
+    events = await state.store.list_events("session", session.id)
+    chunks = await state.store.list_chunks("session", session.id)
+    return SessionPayload(
+        stream_id=session.stream_id,
+        session_id=session.id,
+        name=session.name,
+        source_url=redact(session.source_url),
+        status=session.status,
+        chunk_count=session.chunk_count,
+        events=[state.sessions.event_view(e) for e in events],
+        chunks=[
+            {
+                "chunk_id": c.id,
+                "chunk_index": c.chunk_index,
+                "start_time": c.start_time,
+                "end_time": c.end_time,
+                "duration": round(c.end_time - c.start_time, 3),
+                "status": c.status,
+                "analysis_id": c.analysis_id,
+                "event_count": c.event_count,
+                "discontinuity": c.discontinuity,
+            }
+            for c in chunks
+        ],
+        created_at=session.created_at,
+        error=session.error,
+        rapid_review_query=session.rapid_review_query,
+    )
+
+
+@router.post(
+    "/start-session",
+    response_model=StartSessionResponse,
+    responses=ERRORS,
+    openapi_extra=_body_doc(StartSessionRequest),
+    summary="Start a session",
+)
+async def start_session(request: Request, owner: Owner) -> StartSessionResponse:
+    """Pull the stream, record it in chunks and run the rapid-review query on each chunk. ``stream_id``
+    reuses a parent stream; without it one is created."""
+    body = await read_body(request, StartSessionRequest)
+    state = _state(request)
+    await state.check_source(body.source_url)
+    if body.webhook_url:
+        await state.check_url(body.webhook_url)
+    if body.stream_id is not None and await state.store.get_stream(body.stream_id, owner) is None:
+        if await state.store.get_stream(body.stream_id) is not None:
+            raise not_found("stream", body.stream_id)  # another key's stream: as if missing
+    session = await state.sessions.start(
+        source_url=body.source_url,
+        name=body.name,
+        rapid_review_query=body.rapid_review_query,
+        stream_id=body.stream_id,
+        owner=owner,
+        webhook_url=body.webhook_url,
+    )
+    return StartSessionResponse(session_id=session.id, stream_id=session.stream_id, status=session.status)
+
+
+@router.post(
+    "/end-session",
+    response_model=EndSessionResponse,
+    responses=ERRORS,
+    openapi_extra=_body_doc(EndSessionRequest),
+    summary="End a session",
+)
+async def end_session(request: Request, owner: Owner) -> EndSessionResponse:
+    body = await read_body(request, EndSessionRequest)
+    session = await _own_session(request, body.session_id, owner)
+    if session.stream_id != body.stream_id:
+        raise not_found("session", body.session_id)
+    return EndSessionResponse(status=await _state(request).sessions.end(session))  # type: ignore[arg-type]
+
+
+@router.get(
+    "/live-sessions/{stream_id}/{session_id}", response_model=SessionPayload, responses=ERRORS, summary="Get a session"
+)
+async def get_session(stream_id: str, session_id: str, request: Request, owner: Owner) -> SessionPayload:
+    session = await _own_session(request, session_id, owner)
+    if session.stream_id != stream_id:
+        raise not_found("session", session_id)
+    return await _payload(request, session)
+
+
+@router.get("/live-sessions", response_model=SessionList, responses=ERRORS, summary="List sessions")
+async def list_sessions(
+    request: Request,
+    owner: Owner,
+    scope: Annotated[
+        Literal["all", "active", "ended"] | None, Query(description="all (default), active, ended")
+    ] = None,
+) -> SessionList:
+    statuses = {"active": ("INITIALIZING", "ACTIVE", "ENDING"), "ended": ("FINISHED", "FAILED")}.get(scope or "all")
+    sessions = await _state(request).store.list_sessions(owner, status=statuses)
+    return SessionList(sessions=[await _payload(request, s) for s in sessions])
+
+
+@router.post(
+    "/attach-stream",
+    response_model=OkResponse,
+    responses=ERRORS,
+    openapi_extra=_body_doc(AttachStreamRequest),
+    summary="Create or update a stream",
+)
+async def attach_stream(request: Request, owner: Owner) -> OkResponse:
+    body = await read_body(request, AttachStreamRequest)
+    state = _state(request)
+    await state.check_source(body.source_url)
+    existing = await state.store.get_stream(body.stream_id, owner)
+    if existing is None:
+        await state.store.create_stream(body.stream_name, body.source_url, owner=owner, stream_id=body.stream_id)
+    else:
+        await state.store.update_stream(body.stream_id, name=body.stream_name, source_url=body.source_url, owner=owner)
+    return OkResponse()
+
+
+@router.post(
+    "/session/{session_id}/signed-manifest",
+    response_model=SignedManifestResponse,
+    responses=ERRORS,
+    summary="A signed HLS playlist of the recording",
+)
+async def signed_manifest(session_id: str, request: Request, owner: Owner) -> SignedManifestResponse:
+    """A short-lived URL (``LIVESIGHT_MANIFEST_TTL_SECONDS``, default 10 min) to an HLS playlist of the
+    recorded chunks; live and growing while the session runs, VOD with ``#EXT-X-ENDLIST`` once ended."""
+    await _own_session(request, session_id, owner)
+    state = _state(request)
+    url, expires = state.sessions.signed(
+        f"/api/live/session/{session_id}/playlist.m3u8", state.settings.manifest_ttl_seconds
+    )
+    return SignedManifestResponse(url=url, expires_at=datetime.fromtimestamp(expires, UTC), method="GET")
+
+
+def _verify(request: Request) -> tuple[int, str]:
+    state = _state(request)
+    expires, sig = request.query_params.get("expires"), request.query_params.get("sig")
+    if not state.signer.verify(request.url.path, expires, sig):
+        raise APIError("FORBIDDEN", "This link is expired or not valid.", "Ask for a new signed manifest.", status=403)
+    return int(expires or 0), sig or ""
+
+
+@router.get(
+    "/session/{session_id}/playlist.m3u8",
+    summary="The signed HLS playlist (no bearer)",
+    response_class=Response,
+    responses={200: {"content": {"application/vnd.apple.mpegurl": {}}}},
+)
+async def playlist(
+    session_id: str,
+    request: Request,
+    expires: Annotated[int | None, Query()] = None,
+    sig: Annotated[str | None, Query()] = None,
+) -> Response:
+    expires_at, _ = _verify(request)
+    state = _state(request)
+    session = await state.store.get_session(session_id)
+    if session is None:
+        raise not_found("session", session_id)
+    chunks = [c for c in await state.store.list_chunks("session", session_id) if c.path]
+    ended = session.status in ("FINISHED", "FAILED")
+    lines = [
+        "#EXTM3U",
+        "#EXT-X-VERSION:3",
+        f"#EXT-X-TARGETDURATION:{max([math.ceil(c.end_time - c.start_time) for c in chunks] or [1])}",
+        "#EXT-X-MEDIA-SEQUENCE:0",
+        f"#EXT-X-PLAYLIST-TYPE:{'VOD' if ended else 'EVENT'}",
+        "#EXT-X-INDEPENDENT-SEGMENTS",
+    ]
+    origin = session.started_at or session.created_at
+    for chunk in chunks:
+        if chunk.discontinuity:
+            lines.append("#EXT-X-DISCONTINUITY")
+        when = origin + timedelta(seconds=chunk.start_time)
+        lines.append(f"#EXT-X-PROGRAM-DATE-TIME:{when.isoformat(timespec='milliseconds').replace('+00:00', 'Z')}")
+        lines.append(f"#EXTINF:{chunk.end_time - chunk.start_time:.3f},")
+        path = f"/api/live/session/{session_id}/chunks/{chunk.chunk_index}.ts"
+        # Segments expire with the playlist that lists them.
+        lines.append(f"{path}?expires={expires_at}&sig={state.signer.signature(path, expires_at)}")
+    if ended:
+        lines.append("#EXT-X-ENDLIST")
+    return Response(
+        "\n".join(lines) + "\n", media_type="application/vnd.apple.mpegurl", headers={"Cache-Control": "no-cache"}
+    )
+
+
+@router.get(
+    "/session/{session_id}/chunks/{chunk_index}.ts",
+    summary="A recorded chunk (signed, no bearer)",
+    response_class=Response,
+    responses={200: {"content": {"video/mp2t": {}}}},
+)
+async def chunk_file(
+    session_id: str,
+    chunk_index: int,
+    request: Request,
+    expires: Annotated[int | None, Query()] = None,
+    sig: Annotated[str | None, Query()] = None,
+) -> Response:
+    _verify(request)
+    chunks = await _state(request).store.list_chunks("session", session_id)
+    found = next((c for c in chunks if c.chunk_index == chunk_index and c.path), None)
+    if found is None or not await asyncio.to_thread(os.path.isfile, found.path or ""):
+        raise APIError("CHUNK_NOT_FOUND", "That chunk is not recorded.", "Chunks appear once recorded.")
+    return FileResponse(found.path or "", media_type="video/mp2t")
+
+
+@router.get(
+    "/session/{session_id}/events/{event_id}/thumbnail.jpg",
+    summary="An event's frame (signed, no bearer)",
+    response_class=Response,
+    responses={200: {"content": {"image/jpeg": {}}}},
+)
+async def thumbnail(
+    session_id: str,
+    event_id: str,
+    request: Request,
+    expires: Annotated[int | None, Query()] = None,
+    sig: Annotated[str | None, Query()] = None,
+) -> Response:
+    _verify(request)
+    events = await _state(request).store.list_events("session", session_id)
+    found = next((e for e in events if e.id == event_id), None)
+    path = found.data.get("frame_path") if found is not None else None
+    if not path or not await asyncio.to_thread(os.path.isfile, path):
+        raise APIError("EVENT_NOT_FOUND", "No frame for that event.", "Check the event id.")
+    return FileResponse(path, media_type="image/jpeg")
+
+
+@router.get(
+    "/live-sessions/{stream_id}/{session_id}/events",
+    responses={**ERRORS, 200: {"content": {"text/event-stream": {}}}},
+    summary="Stream a session's events (SSE)",
+)
+async def session_events(
+    stream_id: str,
+    session_id: str,
+    request: Request,
+    owner: Owner,
+    last_event_id: Annotated[str | None, Header()] = None,
+    after: Annotated[int | None, Query(ge=0)] = None,
+) -> EventSourceResponse:
+    """Each stored event (id = its ``seq``), resumable with ``Last-Event-ID``; ``ended`` closes the stream."""
+    session = await _own_session(request, session_id, owner)
+    if session.stream_id != stream_id:
+        raise not_found("session", session_id)
+    state = _state(request)
+    start = after if after is not None else parse_last_event_id(last_event_id)
+
+    async def ended() -> Message | None:
+        current = await state.store.get_session(session_id)
+        if (
+            current is not None
+            and current.status in ("FINISHED", "FAILED")
+            and state.sessions.run_of(session_id) is None
+        ):
+            data = {"session_id": session_id, "stream_id": stream_id, "status": current.status, "error": current.error}
+            return Message("ended", data, terminal=True)
+        return None
+
+    stream = event_stream(
+        state, "session", session_id, start, request, to_message=state.sessions.message_for, final=ended
+    )
+    return EventSourceResponse(stream, headers={"Cache-Control": "no-cache"})

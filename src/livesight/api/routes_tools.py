@@ -1,0 +1,134 @@
+"""One-off checks without a job, stream validation, health and metrics."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import io
+import time
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import PlainTextResponse
+from PIL import Image, UnidentifiedImageError
+from prometheus_client import generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from livesight.api.auth import Owner
+from livesight.api.errors import APIError
+from livesight.api.models import (
+    AnalyzeFrameRequest,
+    AnalyzeFrameResponse,
+    CheckOnceRequest,
+    CheckOnceResponse,
+    ErrorEnvelope,
+    ValidateRequest,
+    ValidateResponse,
+)
+from livesight.pipeline.once import check_once
+from livesight.sources.errors import SourceError
+from livesight.sources.probe import probe
+from livesight.sources.urls import platform_of, redact
+from livesight.types import JudgeImage, Sample
+
+router = APIRouter(prefix="/api", tags=["tools"])
+ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorEnvelope} for code in (400, 401, 422, 502, 503)}
+
+
+@router.post("/check-once", response_model=CheckOnceResponse, responses=ERRORS, summary="Check a condition once")
+async def check_once_route(body: CheckOnceRequest, request: Request, owner: Owner) -> CheckOnceResponse:
+    """Judge the condition on the stream's newest frame (or clip), synchronously, without a job."""
+    state = request.app.state.ls
+    await state.check_source(body.stream_url)
+    await asyncio.to_thread(probe, body.stream_url, state.settings, state.policy)
+    result = await check_once(
+        body.stream_url,
+        body.condition,
+        state.judge(),
+        state.registry,
+        input_mode=body.input_mode,
+        clip_duration=body.clip_duration_seconds,
+        long_side=state.settings.frame_long_side,
+    )
+    frame = base64.b64encode(result.sample.images[-1].jpeg).decode() if body.include_frame else None
+    return CheckOnceResponse(
+        triggered=result.verdict.match,
+        explanation=result.verdict.explanation,
+        confidence=result.verdict.confidence,
+        latency_ms=result.latency_ms,
+        stream_time=result.sample.session_time,
+        frame_b64=frame,
+    )
+
+
+@router.post("/streams/validate", response_model=ValidateResponse, responses=ERRORS, summary="Validate a stream URL")
+async def validate_stream(body: ValidateRequest, request: Request, owner: Owner) -> ValidateResponse:
+    """Reachable? Live? Codec, size and frame rate. A source that cannot be read answers ``is_live: false``
+    with an ``error_hint`` rather than an error, so the caller can show why."""
+    state = request.app.state.ls
+    await state.check_source(body.stream_url)
+    try:
+        result = await asyncio.to_thread(probe, body.stream_url, state.settings, state.policy)
+    except SourceError as exc:
+        return ValidateResponse(
+            is_live=False,
+            platform=platform_of(body.stream_url),
+            title=None,
+            parsed_url=redact(body.stream_url),
+            width=None,
+            height=None,
+            fps=None,
+            codec=None,
+            error_hint=f"{exc.code}: {exc.message}",
+        )
+    return ValidateResponse(**result.as_dict())
+
+
+def _decode_image(frame_b64: str) -> Image.Image:
+    data = frame_b64.split(",", 1)[1] if frame_b64.startswith("data:") else frame_b64
+    try:
+        raw = base64.b64decode(data, validate=True)
+        image = Image.open(io.BytesIO(raw))
+        image.load()
+        return image
+    except (binascii.Error, ValueError, UnidentifiedImageError, OSError):
+        raise APIError(
+            "VALIDATION_ERROR", "frame_b64: not a base64-encoded JPEG or PNG image.", "Send a JPEG or PNG, base64."
+        ) from None
+
+
+@router.post("/analyze-frame", response_model=AnalyzeFrameResponse, responses=ERRORS, summary="Ask about one image")
+async def analyze_frame(body: AnalyzeFrameRequest, request: Request, owner: Owner) -> AnalyzeFrameResponse:
+    state = request.app.state.ls
+    image = await asyncio.to_thread(_decode_image, body.frame_b64)
+
+    def to_jpeg() -> JudgeImage:
+        out = io.BytesIO()
+        image.convert("RGB").save(out, format="JPEG", quality=state.settings.jpeg_quality)
+        return JudgeImage(out.getvalue(), 0.0, image.width, image.height)
+
+    picture = await asyncio.to_thread(to_jpeg)
+    started = time.monotonic()
+    verdict = await state.judge().check(body.question, Sample(0.0, 0.0, (picture,)))
+    latency = round((time.monotonic() - started) * 1000, 1)
+    return AnalyzeFrameResponse(answer=verdict.explanation, triggered=verdict.match, latency_ms=latency)
+
+
+health_router = APIRouter(tags=["operations"])
+
+
+@health_router.get("/healthz", summary="Liveness and database check")
+@health_router.get("/api/healthz", include_in_schema=False)
+async def healthz(request: Request) -> dict[str, Any]:
+    state = request.app.state.ls
+    await state.store.ping()
+    return {"status": "ok", "jobs_running": state.jobs.running(), "sources": len(state.registry)}
+
+
+@health_router.get("/metrics", response_class=PlainTextResponse, summary="Prometheus metrics")
+@health_router.get("/api/metrics", response_class=PlainTextResponse, include_in_schema=False)
+async def metrics(request: Request) -> PlainTextResponse:
+    state = request.app.state.ls
+    state.metrics.jobs_running.set(state.jobs.running())
+    return PlainTextResponse(generate_latest(state.metrics.registry), media_type=CONTENT_TYPE_LATEST)

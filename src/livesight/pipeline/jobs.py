@@ -1,0 +1,461 @@
+"""Live-monitor jobs: starting, supervising and stopping runs, and announcing what they do.
+
+Every announcement is written to the store first (the job's event log, whose ``seq`` is the SSE id),
+then published to SSE subscribers and put in the webhook outbox, so nothing a client is told can be
+lost by a crash.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from livesight.delivery.broker import Broker, Message
+from livesight.errors import LiveSightError
+from livesight.judges import Judge
+from livesight.metrics import Metrics
+from livesight.pipeline.runner import ChunkAnalysis, Run, RunConfig, RunResult
+from livesight.pipeline.sinks import StoreSink
+from livesight.pipeline.stats import RunStats
+from livesight.rules import StopReason, TriggerRule, job_status_for, make_event, new_id
+from livesight.settings import Settings
+from livesight.signing import URLSigner
+from livesight.sources.hub import SourceOptions, SourceRegistry
+from livesight.store import Store
+from livesight.store.records import EventRecord, JobRecord
+from livesight.types import Chunk, Event, Gap, InputMode, Sample, Verdict
+
+if TYPE_CHECKING:
+    from livesight.delivery.webhooks import WebhookDispatcher
+
+log = logging.getLogger(__name__)
+
+# SSE event names (SPEC §3) for the stored event types, and the webhook types for them.
+SSE_NAMES = {
+    "job_started": "started",
+    "condition": "triggered",
+    "job_stopped": "stopped",
+    "error": "error",
+    "summary": "summary",
+}
+WEBHOOK_TYPES = {
+    "job_started": "job_started",
+    "condition": "watch_triggered",
+    "job_stopped": "job_stopped",
+    "error": "error",
+    "summary": "summary_generated",
+}
+DIGEST_QUERY = (
+    "Summarize what happens in this stretch of a live stream in two or three sentences, and list the notable "
+    "events with their times."
+)
+TERMINAL_TYPES = {"job_stopped", "error"}
+_STATS_EVERY = 2.0  # seconds between stats writes while a job runs
+
+
+class MaxJobsReached(LiveSightError):
+    code = "MAX_JOBS_REACHED"
+    remediation = "Cancel a running job (DELETE /api/jobs/{job_id}) or raise LIVESIGHT_MAX_JOBS."
+
+
+@dataclass(frozen=True)
+class MonitorSpec:
+    """A validated ``POST /api/live-monitor`` request (SPEC §3)."""
+
+    stream_url: str
+    condition: str
+    webhook_url: str | None = None
+    interval_seconds: float = 10.0
+    input_mode: InputMode = "frames"
+    clip_duration_seconds: float = 3.0
+    monitor_duration_seconds: float | None = 600.0
+    trigger_cooldown_seconds: float = 0.0
+    max_triggers: int | None = 1
+    enable_prefilter: bool = True
+    include_frame: bool = False
+
+    def config(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if k not in ("stream_url", "condition", "webhook_url")}
+
+
+@dataclass(frozen=True)
+class DigestSpec:
+    """A validated ``POST /api/live-digest`` request: a summary of every window of the stream."""
+
+    stream_url: str
+    window_minutes: float = 5.0
+    capture_interval_seconds: float = 30.0
+    include_frames: bool = False
+    max_windows: int | None = None
+    webhook_url: str | None = None
+
+    def config(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if k not in ("stream_url", "webhook_url")}
+
+
+def job_stats(stats: RunStats, reason: str | None, health: Any = None) -> dict[str, Any]:
+    """``stats`` of ``GET /api/jobs/{id}``: SPEC's fields first, then LiveSight's extras."""
+    extra = stats.as_dict()
+    out: dict[str, Any] = {
+        "checks_performed": stats.checks_performed,
+        "triggers_fired": stats.triggers_fired,
+        "frames_skipped": stats.frames_skipped,
+        "elapsed_seconds": round(stats.elapsed_seconds, 3),
+        "auto_stopped": reason in (StopReason.MAX_DURATION_REACHED, StopReason.SOURCE_ENDED),
+        "reason": reason,
+        "model_calls": stats.model_calls,
+        "tokens": extra["tokens"],
+    }
+    out.update({k: v for k, v in extra.items() if k not in out})
+    if health is not None:
+        out["source"] = {
+            "state": health.state.value,
+            "reconnects": health.reconnects,
+            "last_frame_age_seconds": None if health.last_frame_age() is None else round(health.last_frame_age(), 3),
+        }
+    return out
+
+
+class JobManager:
+    """Runs every live-monitor job of this process."""
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        store: Store,
+        registry: SourceRegistry,
+        broker: Broker,
+        judge: Callable[[], Judge],
+        signer: URLSigner,
+        metrics: Metrics,
+        public_url: Callable[[], str],
+        dispatcher: WebhookDispatcher | None = None,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.registry = registry
+        self.broker = broker
+        self.judge = judge
+        self.signer = signer
+        self.metrics = metrics
+        self.public_url = public_url
+        self.dispatcher = dispatcher
+        self._runs: dict[str, tuple[asyncio.Task[None], Run]] = {}
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    async def recover(self) -> None:
+        """Jobs a previous process left running cannot be continued yet: end them visibly."""
+        for job in await self.store.running_jobs():
+            await self.store.update_job(
+                job.id,
+                status="failed",
+                reason="server_restarted",
+                ended_at=datetime.now(UTC),
+                stats={**job.stats, "reason": "server_restarted"},
+            )
+
+    async def shutdown(self) -> None:
+        """Stop every run cleanly: each ends ``stopped`` with reason ``cancelled``."""
+        for _, run in list(self._runs.values()):
+            run.cancel()
+        tasks = [t for t, _ in self._runs.values()]
+        if tasks:
+            await asyncio.wait(tasks, timeout=15)
+
+    def running(self) -> int:
+        return len(self._runs)
+
+    def run_of(self, job_id: str) -> Run | None:
+        entry = self._runs.get(job_id)
+        return entry[1] if entry else None
+
+    # -- jobs --------------------------------------------------------------------------------
+    async def create(
+        self, spec: MonitorSpec, owner: str | None, delivery_mode: Literal["webhook", "sse", "polling"]
+    ) -> JobRecord:
+        self._check_capacity(owner)
+        judge = self.judge()  # raises JudgeNotConfigured before anything is created
+        job = await self.store.create_job(
+            "live-monitor", spec.stream_url, spec.condition, delivery_mode, spec.webhook_url, spec.config(), owner
+        )
+        config = RunConfig(
+            source_url=spec.stream_url,
+            condition=spec.condition,
+            interval_seconds=spec.interval_seconds,
+            input_mode=spec.input_mode,
+            clip_duration_seconds=spec.clip_duration_seconds,
+            chunk_seconds=self.settings.chunk_seconds,
+            max_duration_seconds=spec.monitor_duration_seconds,
+            rule=TriggerRule(spec.trigger_cooldown_seconds, spec.max_triggers, once_per_appearance=False),
+            source=SourceOptions(realtime=True),
+            concurrency=self.settings.model_concurrency,
+            frame_long_side=self.settings.frame_long_side,
+            jpeg_quality=self.settings.jpeg_quality,
+        )
+        return self._launch(job, config, judge, _JobSink(self, job, spec), owner)
+
+    async def create_digest(
+        self, spec: DigestSpec, owner: str | None, delivery_mode: Literal["webhook", "sse", "polling"]
+    ) -> JobRecord:
+        self._check_capacity(owner)
+        judge = self.judge()
+        job = await self.store.create_job(
+            "live-digest", spec.stream_url, None, delivery_mode, spec.webhook_url, spec.config(), owner
+        )
+        window = spec.window_minutes * 60
+        config = RunConfig(
+            source_url=spec.stream_url,
+            review_query=DIGEST_QUERY,
+            chunk_seconds=window,
+            review_frames=max(1, min(60, round(window / spec.capture_interval_seconds))),
+            source=SourceOptions(realtime=True),
+            concurrency=self.settings.model_concurrency,
+            frame_long_side=self.settings.frame_long_side,
+            jpeg_quality=self.settings.jpeg_quality,
+        )
+        return self._launch(job, config, judge, _DigestSink(self, job, spec), owner)
+
+    def _check_capacity(self, owner: str | None) -> None:
+        if sum(1 for _, r in self._runs.values() if getattr(r, "owner", None) == owner) >= self.settings.max_jobs:
+            raise MaxJobsReached(f"This key already runs {self.settings.max_jobs} jobs.")
+
+    def _launch(self, job: JobRecord, config: RunConfig, judge: Judge, sink: _JobSink, owner: str | None) -> JobRecord:
+        run = Run(
+            job.id,
+            config,
+            judge=judge,
+            registry=self.registry,
+            sink=sink,
+            recordings_dir=self.settings.recordings_dir / job.id,
+        )
+        run.owner = owner  # type: ignore[attr-defined]
+        task = asyncio.create_task(self._supervise(job, run, sink), name=f"job:{job.id}")
+        self._runs[job.id] = (task, run)
+        task.add_done_callback(lambda _t: self._runs.pop(job.id, None))
+        return job
+
+    async def cancel(self, job_id: str) -> None:
+        entry = self._runs.get(job_id)
+        if entry is None:
+            return
+        task, run = entry
+        run.cancel()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(task), timeout=15)
+
+    async def _supervise(self, job: JobRecord, run: Run, sink: _JobSink) -> None:
+        try:
+            result = await run.run()
+        except asyncio.CancelledError:
+            result = RunResult(StopReason.CANCELLED, "server shutting down", run.stats)
+        except Exception as exc:  # a bug must end the job visibly, never leave it "running"
+            log.exception("job %s crashed", job.id)
+            result = RunResult(StopReason.INTERNAL_ERROR, f"internal error: {type(exc).__name__}", run.stats)
+        status = job_status_for(result.reason)
+        stats = job_stats(result.stats, result.reason.value, run.health)
+        if status.value == "failed":
+            stats["error"] = result.detail
+        await self.store.update_job(
+            job.id, status=status.value, reason=result.reason.value, stats=stats, ended_at=datetime.now(UTC)
+        )
+        self.metrics.jobs_ended.labels(status.value).inc()
+        final = {"job_id": job.id, "status": status.value, "reason": result.reason.value, "final_stats": stats}
+        if status.value == "failed":
+            await sink.announce("error", run, {**final, "message": result.detail})
+        else:
+            await sink.announce("job_stopped", run, final)
+
+    # -- reading -----------------------------------------------------------------------------
+    def frame_url(self, job_id: str, event_id: str) -> str:
+        path, _ = self.signer.sign(
+            f"/api/jobs/{job_id}/events/{event_id}/frame.jpg", self.settings.signed_url_ttl_seconds
+        )
+        return self.public_url() + path
+
+    def clip_url(self, job_id: str, chunk_index: int) -> str:
+        path, _ = self.signer.sign(f"/api/jobs/{job_id}/chunks/{chunk_index}.ts", self.settings.signed_url_ttl_seconds)
+        return self.public_url() + path
+
+    def message_for(self, record: EventRecord) -> Message:
+        """The SSE message of a stored event."""
+        name = SSE_NAMES.get(record.type, record.type)
+        data = dict(record.data.get("payload") or {})
+        if record.type == "condition" and record.job_id:
+            data = {**data, **self.trigger_view(record)}
+        return Message(name, data, record.seq, terminal=record.type in TERMINAL_TYPES)
+
+    def trigger_view(self, record: EventRecord) -> dict[str, Any]:
+        """A trigger as ``GET /api/jobs/{id}`` and the ``triggered`` event show it."""
+        assert record.job_id is not None
+        event = record.to_event()
+        view = asdict(event)
+        view.update(
+            condition=record.data.get("condition"),
+            triggered=True,
+            explanation=record.data.get("explanation", record.description),
+            frame_url=self.frame_url(record.job_id, record.id) if record.data.get("frame_path") else None,
+            clip_url=self.clip_url(record.job_id, record.chunk_index),
+            seq=record.seq,
+        )
+        return view
+
+
+class _JobSink(StoreSink):
+    """Persists the run's output, then tells SSE subscribers and the webhook outbox."""
+
+    def __init__(self, manager: JobManager, job: JobRecord, spec: MonitorSpec | DigestSpec) -> None:
+        super().__init__(manager.store, "job", job.id)
+        self.manager = manager
+        self.job = job
+        self.spec = spec
+        self._last_stats = 0.0
+        self._reconnects = 0
+
+    async def announce(self, type_: str, run: Run, payload: dict[str, Any]) -> EventRecord:
+        """Store a lifecycle event in the job's log, then publish it and queue its webhook."""
+        span = run.chunker.span_at(run.stats.session_time)
+        event = make_event(
+            type=type_,
+            label=type_,
+            description=type_,
+            severity="low",
+            confidence=1.0,
+            chunk_index=span.index if span else 0,
+            chunk_id=span.chunk_id if span else "",
+            chunk_start=span.start_time if span else 0.0,
+            chunk_relative_time=run.stats.session_time - (span.start_time if span else 0.0),
+            pts_offset=span.pts_offset if span else 0.0,
+            analysis_id=new_id("ana"),
+        )
+        [record] = await self.store.add_events("job", self.job.id, [event], [{"payload": payload}])
+        await self._deliver(record, payload)
+        return record
+
+    async def _deliver(self, record: EventRecord, payload: dict[str, Any]) -> None:
+        manager = self.manager
+        manager.broker.publish(self.job.id, manager.message_for(record))
+        if self.job.webhook_url and manager.dispatcher is not None:
+            await manager.dispatcher.enqueue(
+                owner=self.job.owner,
+                url=self.job.webhook_url,
+                event_type=WEBHOOK_TYPES[record.type],
+                job_id=self.job.id,
+                data=payload,
+            )
+
+    async def started(self, run: Run) -> None:
+        await self.store.set_job_status_if(self.job.id, "pending", "running", started_at=datetime.now(UTC))
+        await self.announce(
+            "job_started",
+            run,
+            {
+                "job_id": self.job.id,
+                "status": "running",
+                "stream_url": self.job.stream_url,
+                "condition": self.job.condition,
+            },
+        )
+
+    async def checked(self, run: Run, sample: Sample, verdict: Verdict | None, fired: bool) -> None:
+        metrics = self.manager.metrics
+        metrics.checks.labels("ok" if verdict is not None else "failed").inc()
+        if verdict is not None and verdict.usage.model_calls:
+            metrics.model_calls.inc(verdict.usage.model_calls)
+            metrics.model_tokens.labels("input").inc(verdict.usage.input_tokens)
+            metrics.model_tokens.labels("output").inc(verdict.usage.output_tokens)
+            metrics.model_latency.observe(verdict.usage.latency_seconds)
+        health = run.health
+        if health is not None and health.reconnects > self._reconnects:
+            metrics.source_reconnects.inc(health.reconnects - self._reconnects)
+            self._reconnects = health.reconnects
+        progress = {
+            "job_id": self.job.id,
+            "checks_performed": run.stats.checks_performed,
+            "triggers_fired": run.stats.triggers_fired,
+            "stream_time": round(sample.session_time, 3),
+            "triggered": None if verdict is None else verdict.match,
+            "confidence": None if verdict is None else verdict.confidence,
+            "explanation": None if verdict is None else verdict.explanation,
+            "elapsed_seconds": round(run.stats.elapsed_seconds, 3),
+        }
+        self.manager.broker.publish(self.job.id, Message("progress", progress))
+        now = time.monotonic()
+        if now - self._last_stats >= _STATS_EVERY:
+            self._last_stats = now
+            await self.store.update_job(self.job.id, stats=job_stats(run.stats, None, health))
+
+    async def events(self, run: Run, events: Sequence[Event], data: Sequence[dict[str, Any]]) -> None:
+        payloads = [dict(d) for d in data]
+        records = await self.store.add_events("job", self.job.id, events, payloads)
+        self.manager.metrics.triggers.inc(len(records))
+        self.manager.metrics.events.inc(len(records))
+        for record in records:
+            payload = self.manager.trigger_view(record)
+            payload = {
+                "condition": payload["condition"],
+                "triggered": True,
+                "explanation": payload["explanation"],
+                "confidence": record.confidence,
+                "stream_time": record.stream_time,
+                "frame_url": payload["frame_url"],
+                "clip_url": payload["clip_url"],
+                "event_id": record.id,
+                "capture_time": record.capture_time,
+                "chunk_index": record.chunk_index,
+                "t_start": record.t_start,
+            }
+            if getattr(self.spec, "include_frame", False) and record.data.get("frame_path"):
+                jpeg = await asyncio.to_thread(Path(record.data["frame_path"]).read_bytes)
+                payload["frame_b64"] = base64.b64encode(jpeg).decode()
+            await self._deliver(record, payload)
+
+    async def chunk_recorded(self, run: Run, chunk: Chunk) -> None:
+        await self.store.add_chunk("job", self.job.id, chunk)
+
+    async def gap(self, run: Run, gap: Gap) -> None:
+        await self.store.add_gap("job", self.job.id, gap.session_time, gap.wall_seconds, gap.reason)
+
+
+class _DigestSink(_JobSink):
+    """A digest announces one ``summary`` per window; its review events are stored, not alerted."""
+
+    spec: DigestSpec
+
+    def __init__(self, manager: JobManager, job: JobRecord, spec: DigestSpec) -> None:
+        super().__init__(manager, job, spec)
+        self.windows = 0
+
+    async def events(self, run: Run, events: Sequence[Event], data: Sequence[dict[str, Any]]) -> None:
+        await self.store.add_events("job", self.job.id, events, [dict(d) for d in data])
+        self.manager.metrics.events.inc(len(events))
+
+    async def chunk_analysed(self, run: Run, analysis: ChunkAnalysis) -> None:
+        await super().chunk_analysed(run, analysis)
+        limit = self.spec.max_windows
+        if limit is not None and self.windows >= limit:
+            return
+        self.windows += 1
+        chunk = analysis.chunk
+        payload: dict[str, Any] = {
+            "job_id": self.job.id,
+            "window_index": chunk.index,
+            "window_start": round(chunk.start_time, 3),
+            "window_end": round(chunk.end_time, 3),
+            "summary": analysis.summary,
+            "event_count": analysis.event_count,
+            "ok": analysis.ok,
+        }
+        if self.spec.include_frames:
+            payload["frames_b64"] = [base64.b64encode(i.jpeg).decode() for i in analysis.images]
+        await self.announce("summary", run, payload)
+        if limit is not None and self.windows >= limit:
+            run.stop(StopReason.MAX_WINDOWS_REACHED, f"{self.windows} window(s)")

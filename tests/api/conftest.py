@@ -1,0 +1,64 @@
+"""A real LiveSight server (uvicorn in a thread) for API tests, with a live HLS stream to watch."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+
+from livesight.api.app import create_app
+from livesight.settings import Settings
+from livesight.testing._server import ServerThread
+from livesight.testing.hls_server import LiveHLSServer
+from livesight.testing.scene import SceneSpec
+
+
+@dataclass
+class LiveServer:
+    thread: ServerThread
+    settings: Settings
+
+    @property
+    def url(self) -> str:
+        return self.thread.base_url
+
+    @property
+    def state(self) -> Any:
+        return self.thread.app.state.ls
+
+    def client(self, token: str | None = None, **kw: Any) -> httpx.Client:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return httpx.Client(base_url=self.url, headers=headers, timeout=30, **kw)
+
+
+def start_server(settings: Settings) -> LiveServer:
+    thread = ServerThread(create_app(settings)).start()
+    settings.public_url = thread.base_url  # links in events point at the port we really got
+    return LiveServer(thread, settings)
+
+
+@pytest.fixture
+def server_settings(settings: Settings) -> Settings:
+    return settings.model_copy(
+        update={"min_interval_seconds": 1.0, "allow_loopback": True, "sse_keepalive_seconds": 1.0}
+    )
+
+
+@pytest.fixture
+def server(server_settings: Settings) -> Iterator[LiveServer]:
+    live = start_server(server_settings)
+    try:
+        yield live
+    finally:
+        live.thread.stop()
+
+
+@pytest.fixture
+def stream() -> Iterator[LiveHLSServer]:
+    """A 90 s scene with a red square at 20–28 s and 50–58 s, played 4× faster than real time (22.5 s)."""
+    spec = SceneSpec(duration=90.0, events=((20.0, 28.0), (50.0, 58.0)))
+    with LiveHLSServer(spec=spec, speed=4.0, end_list=True) as hls:
+        yield hls
