@@ -41,7 +41,8 @@ def _frames_by_time(playlist_url: str) -> list[tuple[float, float]]:
 def test_session_records_reviews_and_plays_back(server: LiveServer, stream: LiveHLSServer) -> None:
     with server.client() as client:
         started = client.post(
-            "/api/live/start-session", data={"source_url": stream.url, "name": "front door", "rapid_review_query": QUERY}
+            "/api/live/start-session",
+            data={"source_url": stream.url, "name": "front door", "rapid_review_query": QUERY},
         )
         assert started.status_code == 200, started.text
         ids = started.json()
@@ -50,11 +51,13 @@ def test_session_records_reviews_and_plays_back(server: LiveServer, stream: Live
         _wait_session(client, path, lambda s: s["status"] == "ACTIVE")
         active = _wait_session(client, path, lambda s: len(s["events"]) >= 2)
         assert active["status"] == "ACTIVE"
-        ended = client.post("/api/live/end-session", json={"stream_id": ids["stream_id"],
-                                                           "session_id": ids["session_id"]})
+        ended = client.post(
+            "/api/live/end-session", json={"stream_id": ids["stream_id"], "session_id": ids["session_id"]}
+        )
         assert ended.json() == {"status": "ended"}
-        again = client.post("/api/live/end-session", json={"stream_id": ids["stream_id"],
-                                                           "session_id": ids["session_id"]})
+        again = client.post(
+            "/api/live/end-session", json={"stream_id": ids["stream_id"], "session_id": ids["session_id"]}
+        )
         assert again.json() == {"status": "already_ended"}
         final = client.get(path).json()
         assert final["status"] == "FINISHED" and final["name"] == "front door"
@@ -95,12 +98,15 @@ def test_session_records_reviews_and_plays_back(server: LiveServer, stream: Live
 def test_session_without_query_records_and_finishes_by_itself(server: LiveServer) -> None:
     from livesight.testing.scene import SceneSpec
 
-    with LiveHLSServer(spec=SceneSpec(duration=24.0, events=()), speed=4.0, end_list=True) as short, \
-            server.client() as client:
+    with (
+        LiveHLSServer(spec=SceneSpec(duration=24.0, events=()), speed=4.0, end_list=True) as short,
+        server.client() as client,
+    ):
         started = client.post("/api/live/start-session", json={"source_url": short.url, "name": "short"}).json()
         path = f"/api/live/live-sessions/{started['stream_id']}/{started['session_id']}"
         final = _wait_session(client, path, lambda s: s["status"] in ("FINISHED", "FAILED"))
-        again = client.post("/api/live/end-session", json={"stream_id": started["stream_id"],
-                                                           "session_id": started["session_id"]})
+        again = client.post(
+            "/api/live/end-session", json={"stream_id": started["stream_id"], "session_id": started["session_id"]}
+        )
     assert final["status"] == "FINISHED" and final["events"] == [] and final["chunk_count"] >= 2
     assert again.json() == {"status": "already_ended"}

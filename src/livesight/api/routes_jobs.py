@@ -275,3 +275,47 @@ async def webhook_secret(request: Request, owner: Owner) -> JSONResponse:
 async def rotate_webhook_secret(request: Request, owner: Owner) -> JSONResponse:
     secret = await _state(request).rotate_webhook_secret(owner)
     return JSONResponse({"secret": secret})
+
+
+def _delivery_view(d: Any) -> dict[str, Any]:
+    return {
+        "webhook_id": d.id,
+        "event_type": d.event_type,
+        "url": redact(d.url),
+        "status": d.status,
+        "attempt_count": d.attempt_count,
+        "next_attempt_at": d.next_attempt_at,
+        "last_status_code": d.last_status_code,
+        "last_error": d.last_error,
+        "created_at": d.created_at,
+        "delivered_at": d.delivered_at,
+        "attempts": [
+            {
+                "attempted_at": a.attempted_at,
+                "status_code": a.status_code,
+                "error": a.error,
+                "duration_ms": a.duration_ms,
+            }
+            for a in d.attempts
+        ],
+    }
+
+
+@router.get("/jobs/{job_id}/deliveries", responses=ERRORS, summary="A job's webhook deliveries and attempts")
+async def job_deliveries(job_id: str, request: Request, owner: Owner) -> dict[str, Any]:
+    await _own_job(request, job_id, owner)
+    deliveries = await _state(request).store.list_deliveries(job_id=job_id)
+    return {"deliveries": [_delivery_view(d) for d in deliveries]}
+
+
+@router.post("/jobs/{job_id}/deliveries/{webhook_id}/resend", responses=ERRORS, summary="Send a delivery again")
+async def resend_delivery(job_id: str, webhook_id: str, request: Request, owner: Owner) -> dict[str, Any]:
+    """Queue the delivery again now, with the same ``webhook-id`` and body (a fresh signature)."""
+    await _own_job(request, job_id, owner)
+    state = _state(request)
+    delivery = await state.store.get_delivery(webhook_id)
+    if delivery is None or delivery.job_id != job_id:
+        raise not_found("delivery", webhook_id)
+    delivery = await state.store.resend_delivery(webhook_id)
+    state.dispatcher.notify()
+    return _delivery_view(delivery)

@@ -1,0 +1,89 @@
+"""Webhooks survive a receiver that is down and a server restart in between: the outbox loses nothing."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from standardwebhooks.webhooks import Webhook
+
+from livesight.settings import Settings
+from livesight.testing._server import ServerThread
+from livesight.testing.hls_server import LiveHLSServer
+
+from .conftest import start_server
+from .test_monitor import wait_for_job
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_receiver_down_and_server_restarted(server_settings: Settings, stream: LiveHLSServer) -> None:
+    settings = server_settings.model_copy(
+        update={"webhook_retry_initial_seconds": 0.5, "webhook_retry_max_seconds": 2.0, "webhook_poll_seconds": 0.5}
+    )
+    port = _free_port()
+    received: list[dict[str, Any]] = []
+    lock = threading.Lock()
+    app = FastAPI()
+
+    @app.post("/hook")
+    async def hook(request: Request) -> JSONResponse:
+        with lock:
+            received.append({"headers": dict(request.headers), "body": (await request.body()).decode()})
+        return JSONResponse({"ok": True})
+
+    first = start_server(settings)
+    try:
+        with first.client() as client:
+            job_id = client.post(
+                "/api/live-monitor",
+                json={
+                    "stream_url": stream.url,
+                    "condition": "is there a red square?",
+                    "webhook_url": f"http://127.0.0.1:{port}/hook",
+                    "interval_seconds": 1,
+                    "max_triggers": 1,
+                },
+            ).json()["job_id"]
+            job = wait_for_job(client, job_id)
+            assert job["status"] == "completed"
+            secret = client.get("/api/webhook-secret").json()["secret"]
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline:
+                deliveries = client.get(f"/api/jobs/{job_id}/deliveries").json()["deliveries"]
+                if len(deliveries) == 3 and all(d["attempt_count"] >= 2 for d in deliveries):
+                    break
+                time.sleep(0.3)
+            assert {d["event_type"] for d in deliveries} == {"job_started", "watch_triggered", "job_stopped"}
+            assert all(d["status"] != "delivered" and d["last_error"] for d in deliveries)
+    finally:
+        first.thread.stop()  # the server goes away with every delivery still owed
+
+    second = start_server(settings)
+    receiver = ServerThread(app, port=port)
+    try:
+        receiver.start()  # the receiver comes back
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and len(received) < 3:
+            time.sleep(0.2)
+        time.sleep(1.0)  # anything sent twice would arrive now
+        with second.client() as client:
+            deliveries = client.get(f"/api/jobs/{job_id}/deliveries").json()["deliveries"]
+    finally:
+        receiver.stop()
+        second.thread.stop()
+    assert len(received) == 3
+    verifier = Webhook(secret)
+    types = sorted(verifier.verify(r["body"], r["headers"])["type"] for r in received)
+    assert types == ["job_started", "job_stopped", "watch_triggered"]
+    assert len({r["headers"]["webhook-id"] for r in received}) == 3
+    assert {d["webhook_id"] for d in deliveries} == {r["headers"]["webhook-id"] for r in received}
+    assert all(d["status"] == "delivered" for d in deliveries)
