@@ -59,6 +59,8 @@ class Settings(BaseSettings):
     min_interval_seconds: float = Field(default=5.0, description="Smallest interval_seconds accepted (1 to 5).")
     signed_url_ttl_seconds: float = Field(default=24 * 3600, description="Life of frame and clip links in events.")
     manifest_ttl_seconds: float = Field(default=600, description="Life of signed playback manifests.")
+    retention_days: float | None = Field(default=7.0, description="Delete recordings older than this (None: keep).")
+    retention_max_gb: float | None = Field(default=20.0, description="Keep recordings under this size, oldest go.")
     allow_file_sources: bool = Field(
         default=False, description="Let API clients name local files as sources (off: they could probe the disk)."
     )

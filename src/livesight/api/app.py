@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -19,6 +20,7 @@ from livesight.judges import Judge, build_judge
 from livesight.metrics import Metrics
 from livesight.netpolicy import NetworkPolicy
 from livesight.pipeline.jobs import JobManager
+from livesight.pipeline.retention import retention_loop
 from livesight.pipeline.sessions import SessionManager
 from livesight.settings import Settings, load_settings
 from livesight.signing import URLSigner
@@ -135,11 +137,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await state.jobs.recover()
             await state.sessions.recover()
             state.dispatcher.start()
+            retention = asyncio.create_task(
+                retention_loop(
+                    settings.recordings_dir,
+                    max_age_seconds=settings.retention_days * 86400 if settings.retention_days else None,
+                    max_bytes=int(settings.retention_max_gb * 1e9) if settings.retention_max_gb else None,
+                ),
+                name="retention",
+            )
             app.state.ls = state
             yield
         except BaseException:
             await store.close()
             raise
+        retention.cancel()
         await state.jobs.shutdown()
         await state.sessions.shutdown()
         await state.dispatcher.aclose()

@@ -293,7 +293,9 @@ async def playlist(
     session = await state.store.get_session(session_id)
     if session is None:
         raise not_found("session", session_id)
-    chunks = [c for c in await state.store.list_chunks("session", session_id) if c.path]
+    listed = [c for c in await state.store.list_chunks("session", session_id) if c.path]
+    present = await asyncio.to_thread(lambda: [os.path.isfile(c.path or "") for c in listed])
+    chunks = [c for c, ok in zip(listed, present, strict=True) if ok]  # retention may have removed some
     ended = session.status in ("FINISHED", "FAILED")
     lines = [
         "#EXTM3U",
