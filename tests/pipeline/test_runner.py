@@ -124,3 +124,26 @@ def test_runs_on_one_url_share_one_decoder(settings: Settings, tmp_path: Path) -
     results = asyncio.run(main())
     assert [r.reason for r in results] == [StopReason.SOURCE_ENDED, StopReason.SOURCE_ENDED]
     assert results[0].stats.triggers_fired == 1
+
+
+def test_a_slow_model_does_not_stall_the_stream(settings: Settings, tmp_path: Path, vlm: Any) -> None:
+    """A 2 s model with a 1 s interval still gets a check every second; verdicts are applied in order."""
+    spec = SceneSpec(duration=12.0, events=((6.0, 12.0),))
+    vlm.latency_seconds = 2.0
+    try:
+        config = RunConfig(
+            source_url=str(cached_scene(spec, "mp4")),
+            condition="is there a red square?",
+            interval_seconds=1.0,
+            concurrency=4,
+            rule=TriggerRule(max_triggers=None, once_per_appearance=True),
+            source=SourceOptions(realtime=True),  # the file plays at its recorded pace, like a camera
+        )
+        result, sink = asyncio.run(_run(settings, config, tmp_path))
+    finally:
+        vlm.latency_seconds = 0.0
+    assert result.stats.checks_dropped == 0
+    assert result.stats.checks_performed >= 11  # t = 0, 1, …, 11
+    times = [s.session_time for s in sink.samples]
+    assert times == sorted(times)
+    assert [round(e.stream_time) for e in sink.found] == [6]
