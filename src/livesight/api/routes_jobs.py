@@ -151,7 +151,7 @@ async def list_jobs(
 
 
 async def _own_job(request: Request, job_id: str, owner: str | None) -> JobRecord:
-    job = await _state(request).store.get_job(job_id, owner)
+    job: JobRecord | None = await _state(request).store.get_job(job_id, owner)
     if job is None:
         raise not_found("job", job_id)
     return job

@@ -127,7 +127,7 @@ def _state(request: Request) -> Any:
 
 
 async def _own_session(request: Request, session_id: str, owner: str | None) -> SessionRecord:
-    session = await _state(request).store.get_session(session_id, owner)
+    session: SessionRecord | None = await _state(request).store.get_session(session_id, owner)
     if session is None:
         raise not_found("session", session_id)
     return session
@@ -206,7 +206,7 @@ async def end_session(request: Request, owner: Owner) -> EndSessionResponse:
     session = await _own_session(request, body.session_id, owner)
     if session.stream_id != body.stream_id:
         raise not_found("session", body.session_id)
-    return EndSessionResponse(status=await _state(request).sessions.end(session))  # type: ignore[arg-type]
+    return EndSessionResponse(status=await _state(request).sessions.end(session))
 
 
 @router.get(

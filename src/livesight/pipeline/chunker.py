@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -158,7 +160,7 @@ def _packet_time(p: EncodedPacket, ts: int | None) -> float:
 
 
 def _reencode(chunk: PendingChunk, info: StreamInfo, path: Path) -> None:
-    decoder = av.CodecContext.create(info.codec, "r")
+    decoder = cast("av.VideoCodecContext", av.CodecContext.create(info.codec, "r"))
     if info.extradata:
         decoder.extradata = info.extradata
     with av.open(str(path), "w", format="mpegts") as out:

@@ -213,7 +213,8 @@ class Run:
         finally:
             cancel_wait.cancel()
         if getter in done:
-            return getter.result()
+            batch: list[Any] = getter.result()
+            return batch
         getter.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await getter

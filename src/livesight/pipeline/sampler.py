@@ -20,11 +20,10 @@ def encode_jpeg(frame: Frame, long_side: int | None, quality: int) -> JudgeImage
     if long_side and max(width, height) > long_side:
         scale = long_side / max(width, height)
         width, height = max(2, round(width * scale)), max(2, round(height * scale))
-    picture = (
-        image.to_image(width=width, height=height)
-        if (width, height) != (image.width, image.height)
-        else (image.to_image())
-    )
+    if (width, height) != (image.width, image.height):
+        picture = image.to_image(width=width, height=height)  # type: ignore[no-untyped-call]
+    else:
+        picture = image.to_image()  # type: ignore[no-untyped-call]
     buffer = io.BytesIO()
     picture.save(buffer, format="JPEG", quality=quality)
     return JudgeImage(buffer.getvalue(), frame.session_time, width, height)

@@ -6,6 +6,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from fractions import Fraction
+from typing import Any
 
 import av
 import av.bitstream
@@ -20,7 +21,7 @@ from livesight.types import StreamInfo
 class DemuxedPacket:
     """A packet as read, before the hub places it on the timeline."""
 
-    packet: av.Packet
+    packet: av.Packet[Any]
     info: StreamInfo
     pts_time: float | None
     discontinuity: bool = False
@@ -127,7 +128,7 @@ class AVReader:
             raise TransientSourceError(f"{redact(self.url)} ended (a live source is reconnected).")
         raise SourceEnded()
 
-    def _paced(self, packet: av.Packet, info: StreamInfo) -> Iterator[DemuxedPacket]:
+    def _paced(self, packet: av.Packet[Any], info: StreamInfo) -> Iterator[DemuxedPacket]:
         ts = packet.pts if packet.pts is not None else packet.dts
         pts_time = float(ts * packet.time_base) if ts is not None else None
         if self.realtime and not self.live and pts_time is not None:

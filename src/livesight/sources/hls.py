@@ -205,7 +205,7 @@ class HLSReader:
     def _demux(self, data: bytes, segment: m3u8.Segment, discontinuity: bool) -> Iterator[DemuxedPacket]:
         fmt = "mp4" if getattr(segment, "init_section", None) is not None else None
         try:
-            container = av.open(io.BytesIO(data), format=fmt)
+            container = av.open(io.BytesIO(data), mode="r", format=fmt)
         except Exception as exc:
             log.warning("HLS %s: unreadable segment (%s)", redact(self.url), exc)
             self._pending_discontinuity = True

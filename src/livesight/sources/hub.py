@@ -9,7 +9,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import av
 import httpx
@@ -127,7 +127,7 @@ class SharedSource:
         self._thread = threading.Thread(target=self._run, name=f"source:{redact(url)[:60]}", daemon=True)
         self._timeline = Timeline()
         self._epoch = 0
-        self._decoder: av.CodecContext | None = None
+        self._decoder: av.VideoCodecContext | None = None
         self._decoder_info: StreamInfo | None = None
         self._awaiting_keyframe = True
         self._next_frame_time = 0.0
@@ -217,7 +217,7 @@ class SharedSource:
                     reader, live = open_reader(self.url, self.settings, self.options, client, self._stop)
                     self.health.live = live
                 frames_before = self.health.frames_decoded
-                for demuxed in reader.packets():  # type: ignore[attr-defined]
+                for demuxed in reader.packets():
                     if self._stop.is_set():
                         break
                     if isinstance(reader, HLSReader) and self.health.live is None:
@@ -325,7 +325,7 @@ class SharedSource:
             return 0.0
         return anchor.pts_base + (self._timeline.last_time - anchor.time_base) + self._timeline.frame_duration
 
-    def _decoder_for(self, info: StreamInfo) -> av.CodecContext:
+    def _decoder_for(self, info: StreamInfo) -> av.VideoCodecContext:
         current = self._decoder_info
         if (
             self._decoder is not None
@@ -339,7 +339,7 @@ class SharedSource:
             return self._decoder
         # Extradata may differ slightly per HLS segment; only a new codec or epoch needs a new decoder.
         self._flush_decoder()
-        self._decoder = av.CodecContext.create(info.codec, "r")
+        self._decoder = cast("av.VideoCodecContext", av.CodecContext.create(info.codec, "r"))
         if info.extradata:
             self._decoder.extradata = info.extradata
         self._decoder.thread_type = "AUTO"

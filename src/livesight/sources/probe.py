@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import av
 import httpx
@@ -59,13 +59,13 @@ def probe(url: str, settings: Settings, policy: NetworkPolicy | None = None) -> 
         client = httpx.Client(follow_redirects=True, timeout=settings.read_timeout_seconds)
     with client:
         reader, live = open_reader(target, settings, SourceOptions(realtime=False), client, stop)
-        decoder: av.CodecContext | None = None
+        decoder: av.VideoCodecContext | None = None
         try:
             for demuxed in reader.packets():
                 if isinstance(reader, HLSReader) and live is None:
                     live = reader.live
                 if decoder is None:
-                    decoder = av.CodecContext.create(demuxed.info.codec, "r")
+                    decoder = cast("av.VideoCodecContext", av.CodecContext.create(demuxed.info.codec, "r"))
                     if demuxed.info.extradata:
                         decoder.extradata = demuxed.info.extradata
                 try:
