@@ -17,6 +17,7 @@ from rich.live import Live
 from rich.text import Text
 
 from livesight import __version__
+from livesight.cli_remote import jobs_app, sessions_app
 from livesight.errors import LiveSightError
 from livesight.settings import load_settings
 
@@ -239,6 +240,9 @@ async def _check_serve(settings: Any) -> None:
             markup=False,
         )
 
+
+app.add_typer(sessions_app, name="sessions")
+app.add_typer(jobs_app, name="jobs")
 
 keys_app = typer.Typer(help="Manage API keys.", no_args_is_help=True, rich_markup_mode=None)
 app.add_typer(keys_app, name="keys")

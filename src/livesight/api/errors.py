@@ -48,9 +48,17 @@ STATUS_BY_CODE = {
 class APIError(LiveSightError):
     """An error raised by the API layer itself (auth, missing resources)."""
 
-    def __init__(self, code: str, message: str, remediation: str = "", status: int | None = None) -> None:
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        remediation: str = "",
+        status: int | None = None,
+        fields: list[dict[str, Any]] | None = None,
+    ) -> None:
         super().__init__(message, remediation=remediation, code=code)
         self.status = status or STATUS_BY_CODE.get(code, 400)
+        self.fields = fields
 
 
 def not_found(kind: str, ident: str) -> APIError:
@@ -83,7 +91,9 @@ def install_error_handlers(app: FastAPI) -> None:
         status = getattr(exc, "status", None) or STATUS_BY_CODE.get(exc.code, 400)
         if status >= 500:
             log.warning("%s: %s", exc.code, exc.message)
-        return error_response(status, exc.code, exc.message, exc.remediation)
+        fields = getattr(exc, "fields", None)
+        extra = {"fields": fields} if fields else {}
+        return error_response(status, exc.code, exc.message, exc.remediation, **extra)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -74,6 +74,7 @@ async def create_monitor(
             "VALIDATION_ERROR",
             f"interval_seconds: must be at least {state.settings.min_interval_seconds:g}",
             "Raise interval_seconds (the server's minimum is LIVESIGHT_MIN_INTERVAL_SECONDS).",
+            fields=[{"field": "interval_seconds", "message": "below the server's minimum"}],
         )
     mode = await _prepare(state, body.stream_url, body.webhook_url, body.skip_validation, accept)
     spec = MonitorSpec(
