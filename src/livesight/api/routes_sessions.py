@@ -119,6 +119,7 @@ async def read_body(request: Request, model: type[M]) -> M:
             "VALIDATION_ERROR",
             "; ".join(f"{f['field']}: {f['message']}" for f in fields),
             "Fix the fields named above and retry.",
+            fields=fields,
         ) from None
 
 
