@@ -110,3 +110,33 @@ def test_session_without_query_records_and_finishes_by_itself(server: LiveServer
         )
     assert final["status"] == "FINISHED" and final["events"] == [] and final["chunk_count"] >= 2
     assert again.json() == {"status": "already_ended"}
+
+
+def test_session_events_stream_and_manifest_expiry(server_settings: Any, stream: LiveHLSServer) -> None:
+    """Session SSE resumes with Last-Event-ID and ends with ``ended``; a manifest link dies at its expiry."""
+    from .conftest import start_server
+    from .test_monitor import read_sse
+
+    live = start_server(server_settings.model_copy(update={"manifest_ttl_seconds": 2.0}))
+    try:
+        with live.client() as client:
+            ids = client.post("/api/live/start-session", json={
+                "source_url": stream.url, "name": "sse", "rapid_review_query": QUERY,
+            }).json()
+            path = f"/api/live/live-sessions/{ids['stream_id']}/{ids['session_id']}/events"
+            with client.stream("GET", path) as response:
+                first = read_sse(response, stop_after="event")
+            assert first[-1]["data"]["stream_time"] >= 0 and first[-1]["id"].isdigit()
+            client.post("/api/live/end-session", json=ids)
+            with client.stream("GET", path, headers={"Last-Event-ID": first[-1]["id"]}) as response:
+                rest = read_sse(response)
+            assert rest[-1]["event"] == "ended" and rest[-1]["data"]["status"] == "FINISHED"
+            resumed = [e for e in rest if e["event"] == "event"]
+            stored = client.get(f"/api/live/live-sessions/{ids['stream_id']}/{ids['session_id']}").json()["events"]
+            assert [e["data"]["event_id"] for e in [first[-1], *resumed]] == [e["event_id"] for e in stored]
+            manifest = client.post(f"/api/live/session/{ids['session_id']}/signed-manifest").json()
+            assert httpx.get(manifest["url"]).status_code == 200
+            time.sleep(3.1)
+            assert httpx.get(manifest["url"]).status_code == 403  # expired
+    finally:
+        live.thread.stop()
