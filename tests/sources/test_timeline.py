@@ -33,3 +33,13 @@ def test_pts_jumps_inside_an_epoch_are_discontinuities(jump: float) -> None:
     assert not tl.needs_anchor(12.5, epoch=0)  # normal progress (and B-frame reordering)
     assert not tl.needs_anchor(11.8, epoch=0)
     assert tl.needs_anchor(12.0 + jump, epoch=0)
+
+
+def test_a_stretch_started_without_pts_is_placed_by_the_first_real_one() -> None:
+    tl = Timeline()
+    tl.set_frame_duration(0.1)
+    tl.reanchor(0.0, epoch=0)  # guessed: the first RTSP packet had no PTS
+    assert tl.packet_time(0.0) == 0.0
+    tl.rebase(5000.0)  # the camera's clock turns out to be at 5000 s
+    assert tl.packet_time(5000.0) == pytest.approx(0.1)
+    assert tl.frame_time(5000.5) == pytest.approx(0.6)

@@ -130,6 +130,7 @@ class SharedSource:
         self._decoder: av.VideoCodecContext | None = None
         self._decoder_info: StreamInfo | None = None
         self._awaiting_keyframe = True
+        self._provisional = False
         self._next_frame_time = 0.0
         self._retry = RetryPolicy(
             initial=settings.reconnect_initial_seconds, maximum=settings.reconnect_max_seconds, max_attempts=None
@@ -286,11 +287,17 @@ class SharedSource:
         pts_time = demuxed.pts_time
         if pts_time is None:
             pts_time = self._timeline_pts_guess()
+        elif self._provisional:
+            # The stretch began on a packet without a PTS (RTSP's first one may lack it): now that the
+            # source's clock is known, place it so that this packet follows the previous one.
+            self._timeline.rebase(pts_time)
+            self._provisional = False
         if self._awaiting_keyframe and not packet.is_keyframe:
             return  # undecodable until the next keyframe
         if packet.is_keyframe and (self._awaiting_keyframe or self._timeline.needs_anchor(pts_time, self._epoch)):
             self._flush_decoder()
             self._timeline.reanchor(pts_time, self._epoch)
+            self._provisional = demuxed.pts_time is None
             self.health.discontinuities = self._timeline.discontinuities
             self._awaiting_keyframe = False
         info = replace(info, epoch=self._epoch)

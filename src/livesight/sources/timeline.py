@@ -34,6 +34,7 @@ class Timeline:
         self.anchor: Anchor | None = None
         self._max_pts: float | None = None
         self._last_time = 0.0
+        self._last_packet_time = 0.0
         self._frame_duration = default_frame_duration
         self.discontinuities = 0
 
@@ -70,11 +71,23 @@ class Timeline:
         self._last_time = max(self._last_time, start)
         return self.anchor
 
+    def rebase(self, pts_time: float) -> None:
+        """Move the current anchor so that ``pts_time`` lands one frame after the latest time handed out.
+
+        For a stretch anchored on a guessed PTS: the first real PTS tells where the source's clock is.
+        """
+        assert self.anchor is not None
+        latest = max(self._last_packet_time, self._last_time)
+        self.anchor = Anchor(self.anchor.epoch, pts_time, latest + self._frame_duration)
+        self._max_pts = pts_time
+
     def packet_time(self, pts_time: float) -> float:
         assert self.anchor is not None
         if self._max_pts is None or pts_time > self._max_pts:
             self._max_pts = pts_time
-        return self.anchor.map(pts_time)
+        t = self.anchor.map(pts_time)
+        self._last_packet_time = max(self._last_packet_time, t)
+        return t
 
     def frame_time(self, pts_time: float) -> float:
         assert self.anchor is not None
