@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from typing import cast
-
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
 
 import av
 
@@ -47,11 +46,12 @@ class Chunker:
     """Starts a new chunk at the first keyframe at or after ``start + chunk_seconds``, and at every
     discontinuity (a new epoch), so each chunk is independently decodable and can be remuxed."""
 
-    def __init__(self, chunk_seconds: float) -> None:
+    def __init__(self, chunk_seconds: float, first_index: int = 0) -> None:
         self.chunk_seconds = chunk_seconds
         self._open: PendingChunk | None = None
         self._epoch: int | None = None
-        self._next_index = 0
+        self._next_index = first_index
+        self._resumed = first_index > 0  # the first chunk after a restart follows a break
         self._last_time = 0.0
         self._frame_duration = 0.04
         self.spans: list[ChunkSpan] = []
@@ -69,7 +69,8 @@ class Chunker:
             if current is not None:
                 current.end_time = packet.session_time  # chunks tile the timeline with no holes
                 closed = current
-            self._start(packet, discontinuity=new_epoch)
+            self._start(packet, discontinuity=new_epoch or self._resumed)
+            self._resumed = False
         elif current is None:
             return None  # nothing decodable before the first keyframe
         assert self._open is not None

@@ -22,7 +22,7 @@ from livesight.delivery.broker import Broker, Message
 from livesight.errors import LiveSightError
 from livesight.judges import Judge
 from livesight.metrics import Metrics
-from livesight.pipeline.runner import ChunkAnalysis, Run, RunConfig, RunResult
+from livesight.pipeline.runner import ChunkAnalysis, Resume, Run, RunConfig, RunResult, resume_point
 from livesight.pipeline.sinks import StoreSink
 from livesight.pipeline.stats import RunStats
 from livesight.rules import StopReason, TriggerRule, job_status_for, make_event, new_id
@@ -153,15 +153,36 @@ class JobManager:
 
     # -- lifecycle ---------------------------------------------------------------------------
     async def recover(self) -> None:
-        """Jobs a previous process left running cannot be continued yet: end them visibly."""
+        """Resume every job a previous process left running: same id, its timeline and counters
+        continued, the outage recorded as a gap. A source that is gone ends it by the give-up rule."""
         for job in await self.store.running_jobs():
-            await self.store.update_job(
-                job.id,
-                status="failed",
-                reason="server_restarted",
-                ended_at=datetime.now(UTC),
-                stats={**job.stats, "reason": "server_restarted"},
-            )
+            if job.job_type not in ("live-monitor", "live-digest"):
+                continue  # `livesight watch` runs belong to their own process
+            try:
+                resume = await resume_point(self.store, "job", job.id, job.stats, job.started_at or job.created_at)
+                judge = self.judge()
+                if job.job_type == "live-digest":
+                    digest = DigestSpec(stream_url=job.stream_url, webhook_url=job.webhook_url, **job.config)
+                    sink: _JobSink = _DigestSink(self, job, digest)
+                    self._launch(job, self._digest_config(digest), judge, sink, job.owner, resume)
+                else:
+                    spec = MonitorSpec(
+                        stream_url=job.stream_url,
+                        condition=job.condition or "",
+                        webhook_url=job.webhook_url,
+                        **job.config,
+                    )
+                    self._launch(job, self._monitor_config(spec), judge, _JobSink(self, job, spec), job.owner, resume)
+                log.info("job %s resumed at %.1fs after a restart", job.id, resume.time_offset)
+            except Exception as exc:  # a job that cannot be rebuilt ends visibly instead of staying "running"
+                log.exception("job %s could not be resumed", job.id)
+                await self.store.update_job(
+                    job.id,
+                    status="failed",
+                    reason="server_restarted",
+                    ended_at=datetime.now(UTC),
+                    stats={**job.stats, "reason": "server_restarted", "error": f"could not resume: {exc}"},
+                )
 
     async def shutdown(self) -> None:
         """Stop every run cleanly: each ends ``stopped`` with reason ``cancelled``."""
@@ -187,7 +208,10 @@ class JobManager:
         job = await self.store.create_job(
             "live-monitor", spec.stream_url, spec.condition, delivery_mode, spec.webhook_url, spec.config(), owner
         )
-        config = RunConfig(
+        return self._launch(job, self._monitor_config(spec), judge, _JobSink(self, job, spec), owner)
+
+    def _monitor_config(self, spec: MonitorSpec) -> RunConfig:
+        return RunConfig(
             source_url=spec.stream_url,
             condition=spec.condition,
             interval_seconds=spec.interval_seconds,
@@ -201,7 +225,6 @@ class JobManager:
             frame_long_side=self.settings.frame_long_side,
             jpeg_quality=self.settings.jpeg_quality,
         )
-        return self._launch(job, config, judge, _JobSink(self, job, spec), owner)
 
     async def create_digest(
         self, spec: DigestSpec, owner: str | None, delivery_mode: Literal["webhook", "sse", "polling"]
@@ -211,8 +234,11 @@ class JobManager:
         job = await self.store.create_job(
             "live-digest", spec.stream_url, None, delivery_mode, spec.webhook_url, spec.config(), owner
         )
+        return self._launch(job, self._digest_config(spec), judge, _DigestSink(self, job, spec), owner)
+
+    def _digest_config(self, spec: DigestSpec) -> RunConfig:
         window = spec.window_minutes * 60
-        config = RunConfig(
+        return RunConfig(
             source_url=spec.stream_url,
             review_query=DIGEST_QUERY,
             chunk_seconds=window,
@@ -222,13 +248,20 @@ class JobManager:
             frame_long_side=self.settings.frame_long_side,
             jpeg_quality=self.settings.jpeg_quality,
         )
-        return self._launch(job, config, judge, _DigestSink(self, job, spec), owner)
 
     def _check_capacity(self, owner: str | None) -> None:
         if sum(1 for _, r in self._runs.values() if getattr(r, "owner", None) == owner) >= self.settings.max_jobs:
             raise MaxJobsReached(f"This key already runs {self.settings.max_jobs} jobs.")
 
-    def _launch(self, job: JobRecord, config: RunConfig, judge: Judge, sink: _JobSink, owner: str | None) -> JobRecord:
+    def _launch(
+        self,
+        job: JobRecord,
+        config: RunConfig,
+        judge: Judge,
+        sink: _JobSink,
+        owner: str | None,
+        resume: Resume | None = None,
+    ) -> JobRecord:
         run = Run(
             job.id,
             config,
@@ -236,6 +269,7 @@ class JobManager:
             registry=self.registry,
             sink=sink,
             recordings_dir=self.settings.recordings_dir / job.id,
+            resume=resume,
         )
         run.owner = owner  # type: ignore[attr-defined]
         task = asyncio.create_task(self._supervise(job, run, sink), name=f"job:{job.id}")
@@ -353,6 +387,8 @@ class _JobSink(StoreSink):
             )
 
     async def started(self, run: Run) -> None:
+        if run.resume is not None:
+            return  # a resumed job announced its start before the restart
         await self.store.set_job_status_if(self.job.id, "pending", "running", started_at=datetime.now(UTC))
         await self.announce(
             "job_started",

@@ -21,8 +21,9 @@ class RetentionReport:
     kept_bytes: int
 
 
-def enforce_retention(root: Path, *, max_age_seconds: float | None, max_bytes: int | None,
-                      now: float | None = None) -> RetentionReport:
+def enforce_retention(
+    root: Path, *, max_age_seconds: float | None, max_bytes: int | None, now: float | None = None
+) -> RetentionReport:
     """Delete recorded chunks and evidence frames older than ``max_age_seconds``, then the oldest ones
     until the rest fits in ``max_bytes``. Blocking: run it in a thread."""
     now = time.time() if now is None else now
@@ -56,8 +57,9 @@ def enforce_retention(root: Path, *, max_age_seconds: float | None, max_bytes: i
     return RetentionReport(deleted, deleted_bytes, total)
 
 
-async def retention_loop(root: Path, *, max_age_seconds: float | None, max_bytes: int | None,
-                         every_seconds: float = 600.0) -> None:
+async def retention_loop(
+    root: Path, *, max_age_seconds: float | None, max_bytes: int | None, every_seconds: float = 600.0
+) -> None:
     """Run :func:`enforce_retention` now and then, until cancelled."""
     while True:
         try:

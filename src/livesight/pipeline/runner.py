@@ -12,9 +12,10 @@ import contextlib
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from livesight.judges import Judge
 from livesight.judges.errors import JudgeAuthError, JudgeError, JudgeNotConfigured, JudgeRequestRejected
@@ -78,6 +79,20 @@ class ChunkAnalysis:
 
 
 @dataclass(frozen=True)
+class Resume:
+    """Where a run that a restart interrupted left off, so it goes on under the same id.
+
+    Its timeline continues at ``time_offset`` (the end of what was recorded), chunk indexes at
+    ``next_chunk_index``, and its counters and trigger count where they were.
+    """
+
+    time_offset: float
+    next_chunk_index: int
+    stats: dict[str, Any]
+    outage_seconds: float
+
+
+@dataclass(frozen=True)
 class RunResult:
     reason: StopReason
     detail: str
@@ -107,6 +122,7 @@ class Run:
         registry: SourceRegistry,
         sink: RunSink,
         recordings_dir: Path | None = None,
+        resume: Resume | None = None,
     ) -> None:
         if config.condition is None and config.review_query is None and not config.record:
             raise ValueError("a run needs a condition, a review query or recording")
@@ -121,6 +137,13 @@ class Run:
         self.stats = RunStats()
         self.rule_state = TriggerState(config.rule)
         self.chunker = Chunker(config.chunk_seconds)
+        self.resume = resume
+        self._offset = 0.0
+        if resume is not None:
+            self._offset = resume.time_offset
+            self.chunker = Chunker(config.chunk_seconds, first_index=resume.next_chunk_index)
+            self.stats.restore(resume.stats)
+            self.rule_state.triggers = self.stats.triggers_fired
         self.sampler = Sampler(
             config.input_mode,
             clip_duration=config.clip_duration_seconds,
@@ -141,7 +164,7 @@ class Run:
         self._review_frames: dict[int, list[Frame]] = {}
         self._evidence: dict[str, str | None] = {}
         self._closed_chunks: list[PendingChunk] = []
-        self._next_check: float = 0.0
+        self._next_check: float = self._offset
         self._started = False
 
     # -- control ------------------------------------------------------------------------------
@@ -174,6 +197,8 @@ class Run:
                     self._stop = (StopReason.MAX_DURATION_REACHED, "monitor duration reached")
                     break
                 batch = await self._next_batch(sub)
+                if self._offset:
+                    batch = [self._shift(item) for item in batch]
                 for item in batch:
                     if isinstance(item, EncodedPacket):
                         self._on_packet(item)
@@ -220,6 +245,12 @@ class Run:
             await getter
         return []
 
+    def _shift(self, item: Any) -> Any:
+        """A resumed run's timeline goes on from where the recording stopped."""
+        if isinstance(item, EncodedPacket | Frame | Gap):
+            return replace(item, session_time=item.session_time + self._offset)
+        return item
+
     def _duration_reached(self) -> bool:
         limit = self.config.max_duration_seconds
         if limit is None:
@@ -260,6 +291,10 @@ class Run:
         self.stats.session_time = frame.session_time
         if not self._started:
             self._started = True
+            if self.resume is not None:
+                gap = Gap(self._offset, self.resume.outage_seconds, "server restarted")
+                self.stats.gaps += 1
+                await self.sink.gap(self, gap)
             await self.sink.started(self)
         self.sampler.add(frame)
         if self.config.review_query:
@@ -468,3 +503,17 @@ class Run:
             if isinstance(outcome, Exception):
                 log.error("run %s: result handling failed", self.run_id, exc_info=outcome)
         await asyncio.gather(*self._writes.values(), return_exceptions=True)
+
+
+async def resume_point(
+    store: Any, kind: Literal["session", "job"], owner_id: str, stats: dict[str, Any], started: datetime
+) -> Resume:
+    """Where a run interrupted by a restart goes on: after its last recorded chunk."""
+    chunks = await store.list_chunks(kind, owner_id)
+    last_seen = max([c.created_at for c in chunks] or [started])
+    return Resume(
+        time_offset=max([c.end_time for c in chunks] or [0.0]),
+        next_chunk_index=max([c.chunk_index for c in chunks] or [-1]) + 1,
+        stats=stats,
+        outage_seconds=max(0.0, (datetime.now(UTC) - last_seen).total_seconds()),
+    )

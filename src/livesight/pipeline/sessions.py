@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from livesight.delivery.broker import Broker, Message
 from livesight.judges import Judge
 from livesight.metrics import Metrics
-from livesight.pipeline.runner import Run, RunConfig, RunResult
+from livesight.pipeline.runner import Resume, Run, RunConfig, RunResult, resume_point
 from livesight.pipeline.sinks import StoreSink
 from livesight.rules import StopReason, session_status_for
 from livesight.settings import Settings
@@ -63,14 +63,26 @@ class SessionManager:
         self._runs: dict[str, tuple[asyncio.Task[None], Run]] = {}
 
     async def recover(self) -> None:
-        """Sessions a previous process left running cannot be continued yet: end them visibly."""
+        """Resume every session a previous process left running (same ids, the timeline continued, the
+        outage recorded as a gap); a source that is gone ends it FAILED by the give-up rule."""
         for session in await self.store.running_sessions():
-            await self.store.update_session(
-                session.id,
-                status="FAILED",
-                error="the server restarted while the session ran",
-                ended_at=datetime.now(UTC),
-            )
+            try:
+                if session.status == "ENDING":  # it was asked to end: finish it
+                    await self.store.update_session(session.id, status="FINISHED", ended_at=datetime.now(UTC))
+                    continue
+                resume = await resume_point(
+                    self.store, "session", session.id, {}, session.started_at or session.created_at
+                )
+                self._launch(session, (session.config or {}).get("webhook_url"), resume)
+                log.info("session %s resumed at %.1fs after a restart", session.id, resume.time_offset)
+            except Exception as exc:
+                log.exception("session %s could not be resumed", session.id)
+                await self.store.update_session(
+                    session.id,
+                    status="FAILED",
+                    error=f"could not resume after a restart: {exc}",
+                    ended_at=datetime.now(UTC),
+                )
 
     async def shutdown(self) -> None:
         for _, run in list(self._runs.values()):
@@ -96,13 +108,19 @@ class SessionManager:
         owner: str | None,
         webhook_url: str | None = None,
     ) -> SessionRecord:
-        judge = self.judge() if rapid_review_query else None
+        if rapid_review_query:
+            self.judge()  # raises JudgeNotConfigured before anything is created
         stream = await self.store.create_stream(name, source_url, owner=owner, stream_id=stream_id)
         config = {"webhook_url": webhook_url, "chunk_seconds": self.settings.chunk_seconds}
         session = await self.store.create_session(stream.id, name, source_url, rapid_review_query, config, owner)
+        self._launch(session, webhook_url)
+        return session
+
+    def _launch(self, session: SessionRecord, webhook_url: str | None, resume: Resume | None = None) -> None:
+        judge = self.judge() if session.rapid_review_query else None
         run_config = RunConfig(
-            source_url=source_url,
-            review_query=rapid_review_query,
+            source_url=session.source_url,
+            review_query=session.rapid_review_query,
             chunk_seconds=self.settings.chunk_seconds,
             record=True,
             source=SourceOptions(realtime=True),
@@ -118,12 +136,12 @@ class SessionManager:
             registry=self.registry,
             sink=sink,
             recordings_dir=self.settings.recordings_dir / session.id,
+            resume=resume,
         )
         task = asyncio.create_task(self._supervise(session, run), name=f"session:{session.id}")
         self._runs[session.id] = (task, run)
         task.add_done_callback(lambda _t: self._runs.pop(session.id, None))
         self.metrics.sessions_running.set(len(self._runs))
-        return session
 
     async def end(self, session: SessionRecord) -> str:
         """``ended`` when this call ended it, ``already_ended`` when it had ended (or was ending)."""
@@ -201,7 +219,7 @@ class _SessionSink(StoreSink):
     async def started(self, run: Run) -> None:
         await self.store.set_session_status_if(self.session.id, "INITIALIZING", "ACTIVE", started_at=datetime.now(UTC))
         self.manager.broker.publish(self.session.id, Message("status", {"status": "ACTIVE"}))
-        if self.webhook_url and self.manager.dispatcher is not None:
+        if self.webhook_url and run.resume is None and self.manager.dispatcher is not None:
             await self.manager.dispatcher.enqueue(
                 owner=self.session.owner,
                 url=self.webhook_url,

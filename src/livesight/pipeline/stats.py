@@ -40,6 +40,32 @@ class RunStats:
     started_monotonic: float = field(default_factory=time.monotonic)
     latencies: deque[float] = field(default_factory=lambda: deque(maxlen=1000))
 
+    def restore(self, saved: dict[str, Any]) -> None:
+        """Carry counters over from a run a restart interrupted (``as_dict()`` / job stats shape)."""
+        for name in (
+            "checks_performed",
+            "checks_failed",
+            "checks_dropped",
+            "triggers_fired",
+            "frames_skipped",
+            "chunks_recorded",
+            "chunks_analysed",
+            "chunks_failed",
+            "events",
+            "gaps",
+            "model_calls",
+            "images_sent",
+        ):
+            value = saved.get(name)
+            if isinstance(value, int):
+                setattr(self, name, value)
+        tokens = saved.get("tokens") or {}
+        self.input_tokens = int(tokens.get("input", 0))
+        self.output_tokens = int(tokens.get("output", 0))
+        elapsed = saved.get("elapsed_seconds")
+        if isinstance(elapsed, int | float):
+            self.started_monotonic -= float(elapsed)
+
     def add_usage(self, usage: Usage) -> None:
         self.model_calls += usage.model_calls
         self.images_sent += usage.images_sent
