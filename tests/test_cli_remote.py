@@ -84,7 +84,8 @@ def test_sessions_and_jobs_through_the_cli(served: dict[str, str]) -> None:
     manifest = cli(served, "sessions", "manifest", ids["session_id"]).stdout.strip()
     assert "#EXT-X-ENDLIST" in httpx.get(manifest).text
     missing = cli(served, "jobs", "get", "job_nope")
-    assert missing.returncode == 2 and missing.stderr.startswith("livesight: error: ") and "Traceback" not in missing.stderr
+    assert missing.returncode == 2 and missing.stderr.startswith("livesight: error: ")
+    assert "Traceback" not in missing.stderr
 
 
 def test_cli_without_a_server_says_so(tmp_path: Path) -> None:
