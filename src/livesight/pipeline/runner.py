@@ -34,6 +34,7 @@ from livesight.types import (
     Gap,
     InputMode,
     JudgeImage,
+    Review,
     Sample,
     Verdict,
 )
@@ -64,6 +65,8 @@ class RunConfig:
     concurrency: int = 4
     frame_long_side: int = 768
     jpeg_quality: int = 85
+    review_attempts: int = 3  # a chunk the model failed on is tried again later, this many times in all
+    review_retry_seconds: float = 15.0
 
 
 @dataclass(frozen=True)
@@ -435,11 +438,7 @@ class Run:
         if frames:
             images = await encode_images(frames, [self.config.frame_long_side] * len(frames), self.config.jpeg_quality)
             try:
-                async with self._semaphore:
-                    review = await self.judge.review(
-                        self.config.review_query, images, chunk.start_time, max(chunk.end_time - chunk.start_time, 0.0)
-                    )
-                self.stats.add_usage(review.usage)
+                review = await self._review_with_retries(chunk, images)
                 summary = review.summary
             except JudgeError as exc:
                 ok = False
@@ -471,6 +470,26 @@ class Run:
             self._evidence[event.event_id] = await self._save_evidence(event.event_id, nearest.jpeg)
         analysis = ChunkAnalysis(recorded, analysis_id, len(events), ok, summary, images)
         return analysis, events
+
+    async def _review_with_retries(self, chunk: PendingChunk, images: tuple[JudgeImage, ...]) -> Review:
+        """A chunk the model could not analyse is tried again later (the judge already retried quickly);
+        only errors that no wait fixes, or running out of tries, mark it failed."""
+        assert self.judge is not None and self.config.review_query is not None
+        duration = max(chunk.end_time - chunk.start_time, 0.0)
+        for attempt in range(1, self.config.review_attempts + 1):
+            try:
+                async with self._semaphore:
+                    review = await self.judge.review(self.config.review_query, images, chunk.start_time, duration)
+                self.stats.add_usage(review.usage)
+                return review
+            except JudgeError as exc:
+                if isinstance(exc, _FATAL_JUDGE_ERRORS) or attempt == self.config.review_attempts:
+                    raise
+                delay = self.config.review_retry_seconds * attempt
+                log.warning("run %s: chunk %d not analysed (%s); trying again in %.0fs", self.run_id, chunk.index,
+                            exc, delay)
+                await asyncio.sleep(delay)
+        raise AssertionError("unreachable")
 
     async def _apply_reviews(self) -> None:
         while (task := await self._reviews.get()) is not None:
