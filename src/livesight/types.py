@@ -7,6 +7,7 @@ source → :class:`EncodedPacket` / :class:`Frame` → pipeline → :class:`Samp
 from __future__ import annotations
 
 import enum
+import threading
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import TYPE_CHECKING, Literal
@@ -57,6 +58,9 @@ class Frame:
     pts_time: float
     epoch: int = 0
     decoded_at: float = 0.0  # time.monotonic() when decoded, to measure lag behind the live edge
+    # One decoded picture is shared by every run watching the source, and FFmpeg's scaler must not be
+    # entered by two threads for the same frame (it deadlocks in its slice threads): hold this lock.
+    lock: threading.Lock = field(default_factory=threading.Lock, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -79,14 +83,34 @@ class JudgeImage:
 
 
 @dataclass(frozen=True)
+class JudgeVideo:
+    """A short encoded clip (H.264 in MP4) handed to judges that take video input."""
+
+    data: bytes
+    start_time: float
+    end_time: float
+    width: int
+    height: int
+    frame_count: int
+    mime_type: str = "video/mp4"
+
+
+@dataclass(frozen=True)
 class Sample:
-    """What one check looks at: frames (or a clip) ending at ``session_time``."""
+    """What one check looks at: frames (or a clip) ending at ``session_time``.
+
+    ``images`` is empty for a check point the change gate answered with a reused verdict. ``video`` is
+    set in clip and hybrid modes when the run's judge takes video input; ``mode`` is the input mode
+    (hybrid: the last image is the newest frame at full resolution).
+    """
 
     session_time: float
     pts_time: float
     images: tuple[JudgeImage, ...]
     sequence: int = 0
     decoded_at: float = 0.0
+    video: JudgeVideo | None = None
+    mode: InputMode = "frames"
 
 
 @dataclass(frozen=True)
@@ -104,11 +128,19 @@ class DetectedEvent:
 
 @dataclass(frozen=True)
 class Usage:
+    """What answering cost: remote model calls (HTTP), images and tokens sent, local model runs, time.
+
+    ``local_calls`` counts inferences of a model running in this process (local CLIP): they cost CPU,
+    not money, and do not count against a model-call budget.
+    """
+
     model_calls: int = 0
     images_sent: int = 0
     input_tokens: int = 0
     output_tokens: int = 0
     latency_seconds: float = 0.0
+    local_calls: int = 0
+    videos_sent: int = 0
 
     def __add__(self, other: Usage) -> Usage:
         return Usage(
@@ -117,17 +149,41 @@ class Usage:
             self.input_tokens + other.input_tokens,
             self.output_tokens + other.output_tokens,
             self.latency_seconds + other.latency_seconds,
+            self.local_calls + other.local_calls,
+            self.videos_sent + other.videos_sent,
         )
 
 
 @dataclass(frozen=True)
 class Verdict:
-    """A judge's answer to a yes/no condition."""
+    """A judge's answer to a yes/no condition.
+
+    ``score`` is the judge's probability that the condition holds, when it has one (local CLIP).
+    ``judge`` names the backend that answered. A cascade keeps every stage's verdict in ``stages``,
+    cheapest first. ``reused`` marks a verdict the change gate carried over from an earlier, judged
+    frame because the picture had not changed (its ``usage`` is then empty: nothing was spent).
+    """
 
     match: bool
     confidence: float
     explanation: str
     usage: Usage = field(default_factory=Usage)
+    score: float | None = None
+    judge: str = ""
+    stages: tuple[Verdict, ...] = ()
+    reused: bool = False
+
+    def summary(self) -> dict[str, object]:
+        """The verdict as stored with an event (no usage), its stages included."""
+        out: dict[str, object] = {
+            "judge": self.judge,
+            "match": self.match,
+            "confidence": self.confidence,
+            "explanation": self.explanation,
+        }
+        if self.score is not None:
+            out["score"] = self.score
+        return out
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,19 @@ import io
 from collections import deque
 from collections.abc import Sequence
 
+from PIL import Image
+
+from livesight.pipeline.clips import encode_clip_async
 from livesight.types import Frame, InputMode, JudgeImage, Sample
+
+
+def frame_to_image(frame: Frame, width: int, height: int) -> Image.Image:
+    """The frame as an RGB PIL image of ``width`` × ``height``; safe to call from any thread."""
+    image = frame.image
+    with frame.lock:
+        if (width, height) != (image.width, image.height):
+            return image.to_image(width=width, height=height)  # type: ignore[no-untyped-call, no-any-return]
+        return image.to_image()  # type: ignore[no-untyped-call, no-any-return]
 
 
 def encode_jpeg(frame: Frame, long_side: int | None, quality: int) -> JudgeImage:
@@ -20,10 +32,7 @@ def encode_jpeg(frame: Frame, long_side: int | None, quality: int) -> JudgeImage
     if long_side and max(width, height) > long_side:
         scale = long_side / max(width, height)
         width, height = max(2, round(width * scale)), max(2, round(height * scale))
-    if (width, height) != (image.width, image.height):
-        picture = image.to_image(width=width, height=height)  # type: ignore[no-untyped-call]
-    else:
-        picture = image.to_image()  # type: ignore[no-untyped-call]
+    picture = frame_to_image(frame, width, height)
     buffer = io.BytesIO()
     picture.save(buffer, format="JPEG", quality=quality)
     return JudgeImage(buffer.getvalue(), frame.session_time, width, height)
@@ -55,6 +64,10 @@ class FrameWindow:
     def latest(self) -> Frame | None:
         return self._frames[-1] if self._frames else None
 
+    def between(self, start_time: float, end_time: float) -> list[Frame]:
+        """Every kept frame in ``[start_time, end_time]``, oldest first."""
+        return [f for f in self._frames if start_time - 1e-6 <= f.session_time <= end_time + 1e-6]
+
     def spread(self, end_time: float, duration: float, count: int) -> list[Frame]:
         """Up to ``count`` frames evenly spread over ``[end_time - duration, end_time]``."""
         window = [f for f in self._frames if end_time - duration - 1e-6 <= f.session_time <= end_time + 1e-6]
@@ -67,7 +80,11 @@ class FrameWindow:
 
 
 class Sampler:
-    """Builds a :class:`Sample` for one check in the run's input mode (SPEC §3 ``input_mode``)."""
+    """Builds a :class:`Sample` for one check in the run's input mode (SPEC §3 ``input_mode``).
+
+    With ``video``, clip and hybrid samples also carry the whole clip as an MP4 (every decoded frame of
+    the window, not only the spread-out stills) for judges that take video input.
+    """
 
     def __init__(
         self,
@@ -77,8 +94,10 @@ class Sampler:
         clip_frames: int = 6,
         long_side: int = 768,
         quality: int = 85,
+        video: bool = False,
     ) -> None:
         self.mode = mode
+        self.video = video and mode != "frames"
         self.clip_duration = clip_duration
         self.clip_frames = clip_frames
         self.long_side = long_side
@@ -104,5 +123,9 @@ class Sampler:
     async def sample(self, frame: Frame) -> Sample:
         frames, sizes = self.frames_for(frame)
         images = await encode_images(frames, sizes, self.quality)
+        video = None
+        if self.video:
+            window = self.window.between(frame.session_time - self.clip_duration, frame.session_time)
+            video = await encode_clip_async(window or [frame], self.long_side)
         self._sequence += 1
-        return Sample(frame.session_time, frame.pts_time, images, self._sequence, frame.decoded_at)
+        return Sample(frame.session_time, frame.pts_time, images, self._sequence, frame.decoded_at, video, self.mode)

@@ -1,0 +1,150 @@
+"""Load: many monitor jobs and sessions on live streams, hundreds of SSE clients, one server process.
+
+    python benchmarks/load.py --minutes 10 --jobs 50 --sessions 10 --sse 500
+
+Starts generated live HLS streams and the test VLM on 127.0.0.1, a `livesight serve` process, creates
+the jobs and sessions, opens the SSE clients (spread over the jobs), and samples the server every few
+seconds. Prints a table: how far runs fell behind the live edge, the server's memory over time, and
+whether every stored trigger reached every SSE client of its job.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from livesight.testing.hls_server import LiveHLSServer
+from livesight.testing.scene import SceneSpec
+from livesight.testing.vlm_server import VLMTestServer
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+async def sse_client(base: str, job_id: str, n: int, seen: dict[str, set[str]], stop: asyncio.Event) -> None:
+    """Follow one job's events, reconnecting with Last-Event-ID; record the trigger event ids seen."""
+    last = ""
+    key = f"{job_id}:{n}"
+    seen[key] = set()
+    async with httpx.AsyncClient(base_url=base, timeout=httpx.Timeout(30, read=60)) as client:
+        while not stop.is_set():
+            try:
+                headers = {"Last-Event-ID": last} if last else {}
+                async with client.stream("GET", f"/api/jobs/{job_id}/events", headers=headers) as response:
+                    event: dict[str, str] = {}
+                    async for line in response.aiter_lines():
+                        if line == "":
+                            if event.get("event") == "triggered":
+                                seen[key].add(json.loads(event["data"])["event_id"])
+                            if event.get("id"):
+                                last = event["id"]
+                            if event.get("event") in ("stopped", "error"):
+                                return
+                            event = {}
+                        elif not line.startswith(":"):
+                            name, _, value = line.partition(":")
+                            event[name] = value.lstrip(" ")
+                        if stop.is_set():
+                            return
+            except (httpx.HTTPError, json.JSONDecodeError):
+                await asyncio.sleep(1)
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--minutes", type=float, default=10)
+    parser.add_argument("--jobs", type=int, default=50)
+    parser.add_argument("--sessions", type=int, default=10)
+    parser.add_argument("--sse", type=int, default=500)
+    parser.add_argument("--streams", type=int, default=5, help="distinct live streams the runs are spread over")
+    parser.add_argument("--interval", type=float, default=5)
+    args = parser.parse_args()
+
+    duration = args.minutes * 60
+    spec = SceneSpec(duration=max(120.0, duration + 120), events=tuple((t, t + 8) for t in range(30, 7200, 60)))
+    streams = [LiveHLSServer(spec=spec, speed=1.0).start() for _ in range(args.streams)]
+    vlm = VLMTestServer().start()
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    data = tempfile.mkdtemp(prefix="livesight-load-")
+    env = {**os.environ, "LIVESIGHT_DATA_DIR": data, "LIVESIGHT_MODEL_BASE_URL": vlm.base_url,
+           "LIVESIGHT_ALLOW_LOOPBACK": "true", "LIVESIGHT_MAX_JOBS": str(args.jobs + 10)}
+    log = open(Path(data) / "server.log", "w")  # noqa: SIM115 - closed with the server
+    server = subprocess.Popen([sys.executable, "-m", "livesight", "serve", "--port", str(port)], env=env,
+                              stdout=log, stderr=log)
+    stop = asyncio.Event()
+    seen: dict[str, set[str]] = {}
+    samples: list[dict[str, Any]] = []
+    try:
+        async with httpx.AsyncClient(base_url=base, timeout=60) as client:
+            for _ in range(300):
+                try:
+                    if (await client.get("/healthz")).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    await asyncio.sleep(0.2)
+            else:
+                raise SystemExit(f"the server did not start; see {data}/server.log")
+            jobs = []
+            for i in range(args.jobs):
+                body = {"stream_url": streams[i % len(streams)].url, "condition": "is there a red square?",
+                        "interval_seconds": args.interval, "max_triggers": None, "monitor_duration_seconds": None}
+                jobs.append((await client.post("/api/live-monitor", json=body)).json()["job_id"])
+            for i in range(args.sessions):
+                await client.post("/api/live/start-session", json={
+                    "source_url": streams[i % len(streams)].url, "name": f"load {i}",
+                    "rapid_review_query": "red square"})
+            clients = [asyncio.create_task(sse_client(base, jobs[i % len(jobs)], i, seen, stop)) for i in range(args.sse)]
+            started = time.monotonic()
+            while time.monotonic() - started < duration:
+                await asyncio.sleep(10)
+                details = [(await client.get(f"/api/jobs/{j}")).json() for j in jobs]
+                lags = [d["stats"].get("lag_seconds") or 0.0 for d in details]
+                samples.append({"t": round(time.monotonic() - started), "rss_mb": round(rss_mb(server.pid), 1),
+                                "max_lag_s": round(max(lags), 2), "triggers": sum(len(d["triggers"]) for d in details)})
+                print(samples[-1], flush=True)
+            stored = {j: {t["event_id"] for t in (await client.get(f"/api/jobs/{j}")).json()["triggers"]} for j in jobs}
+            stop.set()
+            for job_id in jobs:  # cancelling ends every SSE stream with `stopped`
+                await client.delete(f"/api/jobs/{job_id}")
+            await asyncio.wait(clients, timeout=60)
+    finally:
+        server.send_signal(signal.SIGINT)
+        server.wait(60)
+        log.close()
+        vlm.stop()
+        for s in streams:
+            s.stop()
+    missing = sum(len(stored[k.split(":")[0]] - ids) for k, ids in seen.items())
+    print()
+    print(f"| jobs | sessions | SSE clients | minutes | max lag (s) | RSS first → last (MB) | triggers | "
+          f"trigger deliveries missed by SSE clients |")
+    print("|---|---|---|---|---|---|---|---|")
+    print(f"| {args.jobs} | {args.sessions} | {args.sse} | {args.minutes:g} | {max(s['max_lag_s'] for s in samples)} "
+          f"| {samples[0]['rss_mb']} → {samples[-1]['rss_mb']} | {sum(len(v) for v in stored.values())} | {missing} |")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
