@@ -48,6 +48,23 @@ def choose_variant(variants: list[Variant], max_height: int = 1080) -> Variant:
     return max(pool, key=lambda v: (height(v), v.bandwidth or 0))
 
 
+def parse_playlist(text: str, url: str) -> m3u8.M3U8:
+    """Parse playlist text; anything malformed is :class:`NotAStream`, never another exception."""
+    if "#EXTM3U" not in text[:1024]:
+        raise NotAStream(f"{redact(url)} is not an HLS playlist.")
+    try:
+        playlist = m3u8.loads(text, uri=url)
+        # Touch what the reader uses, so lazy parsing errors surface here too.
+        for segment in playlist.segments:
+            _ = (segment.absolute_uri, segment.duration, segment.discontinuity)
+        for variant in playlist.playlists:
+            _ = (variant.uri, variant.stream_info.bandwidth, variant.stream_info.resolution)
+        _ = (playlist.media_sequence, playlist.target_duration, playlist.is_endlist, playlist.playlist_type)
+    except Exception as exc:  # m3u8 raises ValueError, IndexError, AttributeError… on hostile input
+        raise NotAStream(f"{redact(url)} is not a valid HLS playlist ({type(exc).__name__}).") from None
+    return playlist
+
+
 class HLSReader:
     """Reads an HLS media playlist segment by segment; one instance lives across reconnects.
 
@@ -106,9 +123,7 @@ class HLSReader:
         if response.status_code >= 400:
             raise TransientSourceError(f"{redact(url)} answered HTTP {response.status_code}.")
         text = response.text
-        if "#EXTM3U" not in text[:1024]:
-            raise NotAStream(f"{redact(url)} is not an HLS playlist.")
-        playlist = m3u8.loads(text, uri=str(response.url))
+        playlist = parse_playlist(text, str(response.url))
         if playlist.is_variant:
             variants = [
                 Variant(urljoin(str(response.url), p.uri), p.stream_info.bandwidth, p.stream_info.resolution)
