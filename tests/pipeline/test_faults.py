@@ -134,3 +134,42 @@ def test_a_chunk_the_model_failed_on_is_tried_again(settings: Settings, vlm: VLM
     assert result.reason is StopReason.SOURCE_ENDED
     assert all(a.ok for a in sink.analyses)  # …and the run tries it again later
     assert [round(e.capture_time) for e in sink.found] == [2]
+
+
+@pytest.mark.slow
+@pytest.mark.rtsp
+def test_an_rtsp_camera_that_drops_is_followed(settings: Settings) -> None:
+    from livesight.testing.rtsp_server import RTSPTestServer
+
+    if not RTSPTestServer.available():
+        pytest.skip(f"no RTSP test server here: {RTSPTestServer.unavailable_reason()}")
+    spec = SceneSpec(duration=30.0, events=((12.0, 18.0),))
+    with RTSPTestServer(cached_scene(spec, "ts"), loop=False) as camera:
+
+        async def main() -> tuple[RunResult, Record]:
+            registry = SourceRegistry(settings)
+            judge = build_judge(settings)
+            sink = Record()
+            config = RunConfig(
+                source_url=camera.url,
+                condition=CONDITION,
+                interval_seconds=1.0,
+                max_duration_seconds=28.0,
+                rule=TriggerRule(max_triggers=None, once_per_appearance=True),
+            )
+            run = Run("rtsp-drop", config, judge=judge, registry=registry, sink=sink)
+            task = asyncio.create_task(run.run())
+            await asyncio.sleep(5)
+            await asyncio.to_thread(camera.stop)  # the camera drops…
+            await asyncio.sleep(4)
+            await asyncio.to_thread(camera.start)  # …and comes back, playing its picture from the start
+            try:
+                return await task, sink
+            finally:
+                registry.stop_all()
+                await judge.aclose()
+
+        result, sink = asyncio.run(main())
+    assert result.reason is StopReason.MAX_DURATION_REACHED
+    assert len(sink.gaps) == 1 and sink.gaps[0].wall_seconds >= 3.0
+    assert len(sink.found) == 1  # the square, 12 s into the camera's picture after it came back
