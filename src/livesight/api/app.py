@@ -166,10 +166,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
-    from livesight.api import routes_jobs, routes_sessions, routes_tools
+    from livesight.api import routes_jobs, routes_sessions, routes_tools, routes_ui
 
     app.include_router(routes_jobs.router)
     app.include_router(routes_sessions.router)
     app.include_router(routes_tools.router)
     app.include_router(routes_tools.health_router)
+    routes_ui.install(app)  # the web UI: pages at / and /ui/..., its API under /api/ui
     return app
