@@ -49,4 +49,5 @@ async def test_session_end_to_end_async(aclient: AsyncLiveSight, stream: LiveHLS
     for e in events:  # the frame at each event's stream_time shows the red square
         at = min(frames, key=lambda f: abs(f[0] - (e.stream_time + 0.5)))
         assert at[1] > 0.003, (e.stream_time, at)
-    assert httpx.get(manifest.url.replace("sig=", "sig=A")).status_code == 403
+    async with httpx.AsyncClient() as http:
+        assert (await http.get(manifest.url.replace("sig=", "sig=A"))).status_code == 403
