@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -9,6 +11,12 @@ import pytest
 
 from livesight.settings import Settings
 from livesight.testing.vlm_server import VLMTestServer
+
+# Model weights are never downloaded during tests (SPEC §5): local CLIP finds no hub, here and in the
+# CLI subprocesses that inherit this environment, and an empty cache, so weights a developer has cached
+# do not change what "nothing configured" means. Tests of those paths point them elsewhere.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_HUB_CACHE", os.path.join(tempfile.gettempdir(), "livesight-tests-empty-hf-cache"))
 
 
 @pytest.fixture(scope="session")
@@ -34,3 +42,18 @@ def settings(tmp_path: Path, vlm: VLMTestServer) -> Settings:
         reconnect_initial_seconds=0.2,
         reconnect_max_seconds=2,
     )
+
+
+@pytest.fixture(scope="session")
+def tiny_clip_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny, randomly initialised CLIP exported to ONNX (int8 and fp32) in the hub's layout: no download.
+
+    Building it needs torch, transformers and onnx (``.ci/run`` installs them); without them the tests that
+    use it are skipped, saying what is missing.
+    """
+    from livesight.testing.tiny_clip import build_tiny_clip, tiny_clip_missing
+
+    missing = tiny_clip_missing()
+    if missing is not None:
+        pytest.skip(f"local CLIP tests need '{missing}': pip install torch==2.13.0 transformers onnx 'livesight[clip]'")
+    return build_tiny_clip(tmp_path_factory.mktemp("tiny-clip"), quantized=True)

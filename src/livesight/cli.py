@@ -85,6 +85,9 @@ def watch(
     from_start: Annotated[bool, typer.Option("--from-start", help="HLS: start at the first listed segment.")] = False,
     fast: Annotated[bool, typer.Option("--fast", help="Files: analyse as fast as possible, not in real time.")] = False,
     chunk_seconds: Annotated[float, typer.Option(help="Length of recorded chunks.", min=1)] = 10.0,
+    no_prefilter: Annotated[
+        bool, typer.Option("--no-prefilter", help="Ask the model at every check, even when nothing changed.")
+    ] = False,
     json_lines: JsonOpt = False,
     verbose: VerboseOpt = False,
 ) -> None:
@@ -104,6 +107,7 @@ def watch(
         start_at="first" if from_start else "live_edge",
         realtime=not fast,
         chunk_seconds=chunk_seconds,
+        prefilter=not no_prefilter,
     )
     printer = TriggerPrinter(json_lines=json_lines)
     code = _run(watch_source(load_settings(), options, printer))

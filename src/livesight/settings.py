@@ -127,6 +127,63 @@ class Settings(BaseSettings):
             return [part.strip() for part in text.split(",") if part.strip()]
         return value
 
+    # Local CLIP judge (``pip install 'livesight[clip]'``): the embedded default with no model endpoint.
+    clip_model: str = Field(
+        default="Xenova/clip-vit-base-patch32",
+        description="Hugging Face hub repository with CLIP exported to ONNX (onnx/vision_model*.onnx, "
+        "onnx/text_model*.onnx, tokenizer.json, preprocessor_config.json), downloaded on first use.",
+    )
+    clip_model_dir: Path | None = Field(
+        default=None, description="A local directory with those files; when set, nothing is downloaded."
+    )
+    clip_cache_dir: Path | None = Field(
+        default=None, description="Where hub downloads are cached (default: the Hugging Face cache, HF_HOME)."
+    )
+    clip_quantized: bool = Field(
+        default=True, description="Use the int8 ONNX files (~155 MB, faster on CPU) rather than fp32 (~600 MB)."
+    )
+    clip_download: bool = Field(
+        default=True, description="Download missing CLIP weights on first use (false: only the cache is used)."
+    )
+    clip_threshold: float = Field(
+        default=0.5,
+        description="Local CLIP says yes when its probability for the condition, against the contrast prompts, "
+        "reaches this (0-1).",
+    )
+    clip_threads: int = Field(default=0, description="CPU threads for ONNX Runtime (0: its default).")
+
+    # Cascade: a cheap first judge (local CLIP) must score above a threshold before the model is asked.
+    cascade: bool = Field(
+        default=False, description="Ask local CLIP first and the configured model only when CLIP sees a chance."
+    )
+    cascade_threshold: float = Field(
+        default=0.2,
+        description="CLIP probability from which the model is asked; below it the check answers no (0-1).",
+    )
+
+    # Change gate (enable_prefilter) and the model-call budget.
+    prefilter_sensitivity: float = Field(
+        default=0.5, ge=0.0, le=1.0, description="Change gate sensitivity, 0 (large changes only) to 1 (any change)."
+    )
+    prefilter_max_staleness_seconds: float = Field(
+        default=120.0, gt=0, description="A reused verdict is never older than this: the model looks again."
+    )
+    max_model_calls_per_hour: int | None = Field(
+        default=None, ge=1, description="Per run: past this many model calls an hour the interval stretches."
+    )
+
+    # Video input for clip/hybrid modes.
+    model_api: Literal["openai", "gemini"] = Field(
+        default="openai",
+        description="openai: any OpenAI-compatible chat completions API; gemini: Gemini's native "
+        "generateContent API (LIVESIGHT_MODEL_BASE_URL defaults to Google's).",
+    )
+    model_video_input: bool | None = Field(
+        default=None,
+        description="Send clip/hybrid checks as a real MP4 clip (gemini: inline video; openai-compatible: a "
+        "video_url part, as vLLM accepts). Default: on for gemini, off otherwise.",
+    )
+
 
 def load_settings(**overrides: object) -> Settings:
     """Build settings from the environment; keyword arguments win over it."""

@@ -111,6 +111,7 @@ def test_model_faults_never_kill_the_run(settings: Settings, vlm: VLMTestServer)
         interval_seconds=1.0,
         rule=TriggerRule(max_triggers=None, once_per_appearance=True),
         source=SourceOptions(realtime=False),
+        prefilter=False,  # every second must reach the (faulty) model
     )
     quick = settings.model_copy(update={"model_timeout_seconds": 1.0, "model_max_retries": 2})
     result, sink, _ = _run(quick, config)

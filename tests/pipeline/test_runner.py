@@ -82,6 +82,7 @@ def test_input_modes_send_the_right_images(settings: Settings, tmp_path: Path, m
         input_mode=mode,  # type: ignore[arg-type]
         clip_duration_seconds=3.0,
         source=SourceOptions(realtime=False),
+        prefilter=False,  # every check point judged: the scene is static, the gate would skip t = 4, 8
     )
     result, sink = asyncio.run(_run(settings, config, tmp_path))
     assert result.stats.checks_performed == 3  # t = 0, 4, 8
@@ -138,6 +139,7 @@ def test_a_slow_model_does_not_stall_the_stream(settings: Settings, tmp_path: Pa
             concurrency=4,
             rule=TriggerRule(max_triggers=None, once_per_appearance=True),
             source=SourceOptions(realtime=True),  # the file plays at its recorded pace, like a camera
+            prefilter=False,  # every second must reach the slow model
         )
         result, sink = asyncio.run(_run(settings, config, tmp_path))
     finally:

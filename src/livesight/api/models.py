@@ -34,6 +34,12 @@ class LiveMonitorRequest(BaseModel):
     enable_prefilter: bool = Field(default=True, description="Skip model calls while the picture is unchanged.")
     include_frame: bool = Field(default=False, description="Add frame_b64 to watch_triggered webhooks.")
     skip_validation: bool = Field(default=False, description="Do not probe the stream before creating the job.")
+    max_model_calls_per_hour: int | None = Field(
+        default=None,
+        ge=1,
+        description="LiveSight extension: a budget of model calls per hour; past it the interval stretches "
+        "instead of the job failing (null: the server's LIVESIGHT_MAX_MODEL_CALLS_PER_HOUR).",
+    )
 
     @field_validator("webhook_url")
     @classmethod

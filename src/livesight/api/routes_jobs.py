@@ -89,6 +89,7 @@ async def create_monitor(
         max_triggers=body.max_triggers,
         enable_prefilter=body.enable_prefilter,
         include_frame=body.include_frame,
+        max_model_calls_per_hour=body.max_model_calls_per_hour,
     )
     job = await state.jobs.create(spec, owner, mode)
     return _answer(state, request, job, mode)

@@ -77,6 +77,11 @@ class SessionPayload(BaseModel):
     created_at: datetime
     error: str | None = None
     rapid_review_query: str | None = None
+    stats: dict[str, Any] | None = Field(
+        default=None,
+        description="LiveSight extension: the session's counters — model_calls, images_sent, tokens, latency_ms, "
+        "chunks_analysed…",
+    )
 
 
 class SessionList(BaseModel):
@@ -163,6 +168,7 @@ async def _payload(request: Request, session: SessionRecord) -> SessionPayload:
         created_at=session.created_at,
         error=session.error,
         rapid_review_query=session.rapid_review_query,
+        stats=run.stats.as_dict() if (run := state.sessions.run_of(session.id)) is not None else session.stats or None,
     )
 
 

@@ -6,7 +6,10 @@
 
 from __future__ import annotations
 
-from livesight.judges.base import Judge
+from livesight.judges.base import Judge, accepts_video
+from livesight.judges.cascade import CascadeJudge
+from livesight.judges.clip import ClipJudge
+from livesight.judges.clip_weights import ClipUnavailable
 from livesight.judges.errors import (
     TRANSIENT_ERRORS,
     JudgeAuthError,
@@ -20,7 +23,8 @@ from livesight.judges.errors import (
     JudgeTimeout,
     JudgeUnavailable,
 )
-from livesight.judges.factory import build_judge
+from livesight.judges.factory import build_judge, build_local_judge
+from livesight.judges.gemini import GeminiJudge
 from livesight.judges.openai import DEFAULT_OPENAI_BASE_URL, OpenAICompatibleJudge
 from livesight.judges.parsing import DEFAULT_CONFIDENCE, looks_like_refusal, parse_review, parse_verdict
 
@@ -28,6 +32,10 @@ __all__ = [
     "DEFAULT_CONFIDENCE",
     "DEFAULT_OPENAI_BASE_URL",
     "TRANSIENT_ERRORS",
+    "CascadeJudge",
+    "ClipJudge",
+    "ClipUnavailable",
+    "GeminiJudge",
     "Judge",
     "JudgeAuthError",
     "JudgeBadResponse",
@@ -40,7 +48,9 @@ __all__ = [
     "JudgeTimeout",
     "JudgeUnavailable",
     "OpenAICompatibleJudge",
+    "accepts_video",
     "build_judge",
+    "build_local_judge",
     "looks_like_refusal",
     "parse_review",
     "parse_verdict",

@@ -66,6 +66,12 @@ REVIEW_SYSTEM: Final = (
     "nothing else, in this shape: " + REVIEW_SHAPE + "."
 )
 
+CHECK_SYSTEM_VIDEO: Final = (
+    "You are LiveSight's visual judge. You are shown a short clip from a live video (and sometimes its last "
+    "frame as a still). Decide whether the user's condition is true in the clip, using only what is visible "
+    "in it. Answer with a single JSON object and nothing else, in this shape: " + VERDICT_SHAPE + "."
+)
+
 REPAIR: Final = (
     "Your previous answer could not be read. Reply again with only the JSON object, in exactly this shape, "
     "with no other text and no code fences: {shape}"
@@ -77,6 +83,13 @@ def check_intro(condition: str, frame_count: int) -> str:
         f"Condition: {condition}\n\n"
         f"Is this condition true in the {frame_count} frame(s) below? "
         "t is seconds since the first frame; the last frame is the most recent moment."
+    )
+
+
+def check_intro_video(condition: str, seconds: float) -> str:
+    return (
+        f"Condition: {condition}\n\n"
+        f"Is this condition true in the {seconds:.2f}-second video clip below? Its end is the most recent moment."
     )
 
 

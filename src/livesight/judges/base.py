@@ -7,7 +7,7 @@ from typing import Protocol, runtime_checkable
 
 from livesight.types import JudgeImage, Review, Sample, Verdict
 
-__all__ = ["Judge"]
+__all__ = ["Judge", "accepts_video"]
 
 
 @runtime_checkable
@@ -39,3 +39,11 @@ class Judge(Protocol):
     async def aclose(self) -> None:
         """Release connections and other resources; the judge is unusable afterwards."""
         ...
+
+
+def accepts_video(judge: Judge) -> bool:
+    """Whether ``judge`` wants clip and hybrid samples as a real video (``Sample.video``), not only stills.
+
+    Optional for implementations: a judge says so with a true ``accepts_video`` attribute.
+    """
+    return bool(getattr(judge, "accepts_video", False))

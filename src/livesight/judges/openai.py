@@ -3,7 +3,8 @@
 Covers OpenAI, Gemini's OpenAI endpoint, Ollama, vLLM, LM Studio, llama.cpp server and OpenRouter.
 Structured output goes through ``response_format`` (JSON schema, falling back to JSON mode and then to
 none for servers that lack it); answers are read tolerantly and, when unreadable, the model is asked
-once more for clean JSON.
+once more for clean JSON. With ``video_input``, clip and hybrid checks send the clip itself as a
+``video_url`` part (a base64 MP4 data URL, as vLLM-served video models take it) instead of stills.
 """
 
 from __future__ import annotations
@@ -66,9 +67,10 @@ class _Tally:
     images: int = 0
     input_tokens: int = 0
     output_tokens: int = 0
+    videos: int = 0
 
     def usage(self, latency: float) -> Usage:
-        return Usage(self.calls, self.images, self.input_tokens, self.output_tokens, latency)
+        return Usage(self.calls, self.images, self.input_tokens, self.output_tokens, latency, videos_sent=self.videos)
 
 
 class _ParameterRejected(Exception):
@@ -86,7 +88,7 @@ class OpenAICompatibleJudge:
     failures (timeouts, 429, 5xx, connection errors) are retried with ``retry``; 400/401/403 are not.
     ``http_client`` lets the caller share a client (the judge then does not close it). ``sleep`` is the
     wait used between retries (tests inject a recorder). ``image_detail`` is sent with every image:
-    ``"low"`` keeps a frame at a fixed, small token cost.
+    ``"low"`` keeps a frame at a fixed, small token cost. ``video_input`` sends clips as ``video_url``.
     """
 
     def __init__(
@@ -103,6 +105,7 @@ class OpenAICompatibleJudge:
         image_detail: ImageDetail = "low",
         max_tokens: int | None = None,
         sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+        video_input: bool = False,
     ) -> None:
         self.name = f"openai-compatible:{model}"
         self.model = model
@@ -120,6 +123,7 @@ class OpenAICompatibleJudge:
         self._image_detail = image_detail
         self._max_tokens = max_tokens
         self._sleep = sleep
+        self.accepts_video = video_input
         self._url = f"{self.base_url}/chat/completions"
         self._display_url = self._redact(_without_credentials(self._url))
 
@@ -138,6 +142,8 @@ class OpenAICompatibleJudge:
         """
         if not sample.images:
             raise ValueError("a check needs at least one image")
+        if self.accepts_video and sample.video is not None:
+            return await self._check_video(condition, sample)
         origin = sample.images[0].session_time
         content = [
             _text(prompts.check_intro(condition, len(sample.images))),
@@ -155,6 +161,31 @@ class OpenAICompatibleJudge:
             shape=prompts.VERDICT_SHAPE,
             image_count=len(sample.images),
             parse=parse_verdict,
+        )
+
+    async def _check_video(self, condition: str, sample: Sample) -> Verdict:
+        video = sample.video
+        assert video is not None
+        data = base64.b64encode(video.data).decode("ascii")
+        content: list[dict[str, Any]] = [
+            _text(prompts.check_intro_video(condition, video.end_time - video.start_time)),
+            {"type": "video_url", "video_url": {"url": f"data:{video.mime_type};base64,{data}"}},
+        ]
+        stills = sample.images[-1:] if sample.mode == "hybrid" else ()  # hybrid: the newest frame, sharp
+        content += self._frame_parts(stills, video.start_time)
+        content.append(_text(prompts.check_outro()))
+        messages: list[dict[str, Any]] = [
+            {"role": "system", "content": prompts.CHECK_SYSTEM_VIDEO},
+            {"role": "user", "content": content},
+        ]
+        return await self._ask(
+            messages,
+            schema_name=prompts.VERDICT_SCHEMA_NAME,
+            schema=prompts.VERDICT_SCHEMA,
+            shape=prompts.VERDICT_SHAPE,
+            image_count=len(stills),
+            parse=parse_verdict,
+            video_count=1,
         )
 
     async def review(
@@ -211,9 +242,11 @@ class OpenAICompatibleJudge:
         shape: str,
         image_count: int,
         parse: Callable[[str], R],
+        video_count: int = 0,
     ) -> R:
         started = time.perf_counter()
         tally = _Tally()
+        tally.videos = video_count
         try:
             text = await self._complete(messages, schema_name, schema, image_count, tally)
             try:
@@ -242,7 +275,10 @@ class OpenAICompatibleJudge:
             exc.args = (exc.message,)
             exc.usage = tally.usage(time.perf_counter() - started)
             raise
-        return replace(result, usage=tally.usage(time.perf_counter() - started))
+        usage = tally.usage(time.perf_counter() - started)
+        if isinstance(result, Verdict):
+            return replace(result, usage=usage, judge=self.name)
+        return replace(result, usage=usage)
 
     async def _complete(
         self,

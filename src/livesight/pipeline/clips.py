@@ -49,7 +49,8 @@ def encode_clip(frames: Sequence[Frame], long_side: int | None = 768, crf: int =
         stream.codec_context.time_base = _TIME_BASE
         last_pts = -1
         for frame in frames:
-            picture = frame.image.reformat(width=width, height=height, format="yuv420p")
+            with frame.lock:  # the decoded frame is shared with other runs: one scaler at a time
+                picture = frame.image.reformat(width=width, height=height, format="yuv420p")
             pts = max(last_pts + 1, round((frame.session_time - origin) / _TIME_BASE))
             picture.pts, picture.time_base, last_pts = pts, _TIME_BASE, pts
             for packet in stream.encode(picture):

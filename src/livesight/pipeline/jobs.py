@@ -13,15 +13,16 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from livesight.delivery.broker import Broker, Message
 from livesight.errors import LiveSightError
-from livesight.judges import Judge
-from livesight.metrics import Metrics
+from livesight.judges import Judge, accepts_video
+from livesight.metrics import Metrics, RunCounters
+from livesight.pipeline.gate import GateConfig
 from livesight.pipeline.runner import ChunkAnalysis, Resume, Run, RunConfig, RunResult, resume_point
 from livesight.pipeline.sinks import StoreSink
 from livesight.pipeline.stats import RunStats
@@ -81,6 +82,8 @@ class MonitorSpec:
     max_triggers: int | None = 1
     enable_prefilter: bool = True
     include_frame: bool = False
+    #: LiveSight's extension: past this many model calls an hour the interval stretches (None: settings').
+    max_model_calls_per_hour: int | None = None
 
     def config(self) -> dict[str, Any]:
         return {k: v for k, v in asdict(self).items() if k not in ("stream_url", "condition", "webhook_url")}
@@ -99,6 +102,14 @@ class DigestSpec:
 
     def config(self) -> dict[str, Any]:
         return {k: v for k, v in asdict(self).items() if k not in ("stream_url", "webhook_url")}
+
+
+def gate_config(settings: Settings) -> GateConfig:
+    """The change gate's tuning from the process settings."""
+    return GateConfig(
+        sensitivity=settings.prefilter_sensitivity,
+        max_staleness_seconds=settings.prefilter_max_staleness_seconds,
+    )
 
 
 def job_stats(stats: RunStats, reason: str | None, health: Any = None) -> dict[str, Any]:
@@ -224,6 +235,9 @@ class JobManager:
             concurrency=self.settings.model_concurrency,
             frame_long_side=self.settings.frame_long_side,
             jpeg_quality=self.settings.jpeg_quality,
+            prefilter=spec.enable_prefilter,
+            gate=gate_config(self.settings),
+            max_model_calls_per_hour=spec.max_model_calls_per_hour or self.settings.max_model_calls_per_hour,
         )
 
     async def create_digest(
@@ -262,6 +276,7 @@ class JobManager:
         owner: str | None,
         resume: Resume | None = None,
     ) -> JobRecord:
+        config = replace(config, video_clips=accepts_video(judge))
         run = Run(
             job.id,
             config,
@@ -339,6 +354,9 @@ class JobManager:
             frame_url=self.frame_url(record.job_id, record.id) if record.data.get("frame_path") else None,
             clip_url=self.clip_url(record.job_id, record.chunk_index),
             seq=record.seq,
+            # Which judge(s) said yes (a cascade: both stages), and whether the gate reused the verdict.
+            stages=record.data.get("stages"),
+            reused=record.data.get("reused", False),
         )
         return view
 
@@ -353,6 +371,7 @@ class _JobSink(StoreSink):
         self.spec = spec
         self._last_stats = 0.0
         self._reconnects = 0
+        self._counters = RunCounters(manager.metrics)
 
     async def announce(self, type_: str, run: Run, payload: dict[str, Any]) -> EventRecord:
         """Store a lifecycle event in the job's log, then publish it and queue its webhook."""
@@ -403,12 +422,11 @@ class _JobSink(StoreSink):
 
     async def checked(self, run: Run, sample: Sample, verdict: Verdict | None, fired: bool) -> None:
         metrics = self.manager.metrics
-        metrics.checks.labels("ok" if verdict is not None else "failed").inc()
-        if verdict is not None and verdict.usage.model_calls:
-            metrics.model_calls.inc(verdict.usage.model_calls)
-            metrics.model_tokens.labels("input").inc(verdict.usage.input_tokens)
-            metrics.model_tokens.labels("output").inc(verdict.usage.output_tokens)
-            metrics.model_latency.observe(verdict.usage.latency_seconds)
+        outcome = "failed" if verdict is None else "reused" if verdict.reused else "ok"
+        metrics.checks.labels(outcome).inc()
+        if verdict is not None:
+            metrics.observe_usage(verdict.usage)
+        self._counters.update(run.stats.frames_skipped, run.stats.checks_deferred, run.stats.gate)
         health = run.health
         if health is not None and health.reconnects > self._reconnects:
             metrics.source_reconnects.inc(health.reconnects - self._reconnects)
@@ -417,7 +435,10 @@ class _JobSink(StoreSink):
             "job_id": self.job.id,
             "checks_performed": run.stats.checks_performed,
             "triggers_fired": run.stats.triggers_fired,
+            "frames_skipped": run.stats.frames_skipped,
+            "model_calls": run.stats.model_calls,
             "stream_time": round(sample.session_time, 3),
+            "reused": verdict is not None and verdict.reused,
             "triggered": None if verdict is None else verdict.match,
             "confidence": None if verdict is None else verdict.confidence,
             "explanation": None if verdict is None else verdict.explanation,

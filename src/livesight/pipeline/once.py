@@ -6,7 +6,7 @@ import asyncio
 import time
 from dataclasses import dataclass
 
-from livesight.judges import Judge
+from livesight.judges import Judge, accepts_video
 from livesight.pipeline.sampler import Sampler
 from livesight.sources.errors import NotAStream, SourceError
 from livesight.sources.hub import SourceOptions, SourceRegistry
@@ -35,7 +35,7 @@ async def check_once(
     """Judge ``condition`` on the source's newest frame (``frames``) or last ``clip_duration`` seconds."""
     loop = asyncio.get_running_loop()
     source, sub = registry.acquire(source_url, loop, SourceOptions(realtime=True))
-    sampler = Sampler(input_mode, clip_duration=clip_duration, long_side=long_side)
+    sampler = Sampler(input_mode, clip_duration=clip_duration, long_side=long_side, video=accepts_video(judge))
     needed = 0.0 if input_mode == "frames" else clip_duration
     last: Frame | None = None
     try:

@@ -1,8 +1,15 @@
-"""The engine of every session and job: source → chunks and samples → judge → rules → sink.
+"""The engine of every session and job: source → chunks and samples → change gate → judge → rules → sink.
 
 Checks run concurrently (a slow model must not stall the stream) under a per-run limit, and their
 results are applied strictly in stream order, so triggers and events come out in the order the
 pictures were shown.
+
+With the change gate on (``RunConfig.prefilter``), a check point whose picture has not changed since
+the last judged frame is not sent to the judge: it waits, in order, for that frame's verdict and reuses
+it. A reused verdict is applied to the trigger rule exactly like a fresh one — the rule sees what the
+judge would have said about the unchanged picture, so appearances, cooldown and "every positive check"
+behave as with fixed-interval checking — but it counts in ``frames_skipped``, not ``checks_performed``,
+and costs nothing. A trigger fired by a reused verdict carries the current frame as its evidence.
 """
 
 from __future__ import annotations
@@ -11,7 +18,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,7 +26,9 @@ from typing import Any, Literal, Protocol
 
 from livesight.judges import Judge
 from livesight.judges.errors import JudgeAuthError, JudgeError, JudgeNotConfigured, JudgeRequestRejected
+from livesight.pipeline.budget import CallBudget
 from livesight.pipeline.chunker import Chunker, PendingChunk, write_chunk
+from livesight.pipeline.gate import ChangeGate, GateConfig, frame_thumbnail
 from livesight.pipeline.sampler import Sampler, encode_images
 from livesight.pipeline.stats import RunStats
 from livesight.rules import StopReason, TriggerRule, TriggerState, make_event, new_id
@@ -36,6 +45,7 @@ from livesight.types import (
     JudgeImage,
     Review,
     Sample,
+    Usage,
     Verdict,
 )
 
@@ -67,6 +77,31 @@ class RunConfig:
     jpeg_quality: int = 85
     review_attempts: int = 3  # a chunk the model failed on is tried again later, this many times in all
     review_retry_seconds: float = 15.0
+    #: The change gate (``enable_prefilter``): reuse the last verdict while the picture is unchanged.
+    prefilter: bool = True
+    gate: GateConfig = field(default_factory=GateConfig)
+    #: Model calls allowed per hour of session time; past it the interval stretches (None: no limit).
+    max_model_calls_per_hour: int | None = None
+    #: Clip and hybrid modes also encode the clip as a short MP4 for judges that take video.
+    video_clips: bool = False
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    """One check point's result, applied in stream order.
+
+    ``judged`` is false for a check point the gate answered: ``result`` is then the reused verdict (or
+    the error of the check it waited for), and ``frame`` is kept to make evidence if it fires.
+    """
+
+    sample: Sample
+    result: Verdict | BaseException
+    judged: bool = True
+    frame: Frame | None = None
+
+
+class _ReferenceLost(Exception):
+    """The judged check a skipped check point waited for was dropped."""
 
 
 @dataclass(frozen=True)
@@ -153,19 +188,27 @@ class Run:
             clip_frames=config.clip_frames,
             long_side=config.frame_long_side,
             quality=config.jpeg_quality,
+            video=config.video_clips,
         )
+        self.gate = ChangeGate(config.gate) if config.prefilter and config.condition else None
+        self.budget = CallBudget(config.max_model_calls_per_hour) if config.max_model_calls_per_hour else None
+        # A judge that calls the model on every check reserves its call at launch, so concurrent checks never
+        # overrun the budget; one that may not (local CLIP, a cascade) is charged when its usage is known.
+        self._reserve = getattr(judge, "always_calls_model", True)
+        self._reference: asyncio.Task[_Outcome] | None = None  # the judged check the gate compares with
         self.source: SharedSource | None = None
         self._cancelled = asyncio.Event()
         self._stop: tuple[StopReason, str] | None = None
         self._semaphore = asyncio.Semaphore(max(1, config.concurrency))
         # Checks launched but not yet applied; past this, live runs drop new checks.
         self._slots = asyncio.Semaphore(max(2, config.concurrency * 2))
-        self._checks: asyncio.Queue[asyncio.Task[tuple[Sample, Verdict | BaseException]] | None] = asyncio.Queue()
+        self._checks: asyncio.Queue[asyncio.Task[_Outcome] | None] = asyncio.Queue()
         self._reviews: asyncio.Queue[asyncio.Task[tuple[ChunkAnalysis, list[Event]]] | None] = asyncio.Queue()
-        self._check_tasks: set[asyncio.Task[tuple[Sample, Verdict | BaseException]]] = set()
+        self._check_tasks: set[asyncio.Task[_Outcome]] = set()
         self._writes: dict[int, asyncio.Task[Chunk]] = {}
         self._review_frames: dict[int, list[Frame]] = {}
         self._evidence: dict[str, str | None] = {}
+        self._open_labels: dict[str, float] = {}  # label → end of its event in the last reviewed chunk
         self._closed_chunks: list[PendingChunk] = []
         self._next_check: float = self._offset
         self._started = False
@@ -309,34 +352,77 @@ class Run:
             self._next_check = max(self._next_check + interval, frame.session_time - frame.session_time % interval)
             if self._next_check <= frame.session_time:
                 self._next_check += interval
-            await self._launch_check(frame)
+            await self._at_check_point(frame)
 
-    async def _launch_check(self, frame: Frame) -> None:
+    async def _at_check_point(self, frame: Frame) -> None:
+        """Gate, budget, then launch: a judged check, a reuse of the last verdict, or nothing."""
+        thumb = None
+        if self.gate is not None:
+            thumb = await asyncio.to_thread(frame_thumbnail, frame, self.gate.config.width)
+            decision = self.gate.decide(thumb, frame.session_time, frame.epoch)
+            self.stats.gate = self.gate.stats.as_dict()
+            reference = self._reference
+            if not decision.judge and reference is not None:
+                await self._launch(lambda: self._reuse(frame, reference), frame)
+                return
+        if self.budget is not None and not self.budget.available(frame.session_time):
+            # Over budget: no call now; the next check waits for the grid point after a call is available.
+            resume = self.budget.defer(frame.session_time)
+            interval = self.config.interval_seconds
+            self._next_check = max(self._next_check, -(-resume // interval) * interval)
+            self.stats.checks_deferred += 1
+            self.stats.budget = self.budget.as_dict(interval)
+            return
+        task = await self._launch(lambda: self._check(frame), frame)
+        if task is None:
+            return
+        if self.budget is not None and self._reserve:
+            self.budget.spend(frame.session_time)  # reserved now, settled with the real count when applied
+            self.stats.budget = self.budget.as_dict(self.config.interval_seconds)
+        if self.gate is not None and thumb is not None:
+            self.gate.judged(thumb, frame.session_time, frame.epoch)
+            self._reference = task
+
+    async def _launch(
+        self, make: Callable[[], Coroutine[Any, Any, _Outcome]], frame: Frame
+    ) -> asyncio.Task[_Outcome] | None:
         if self._slots.locked() and self._policy() is DropPolicy.DROP_OLDEST:
             self.stats.checks_dropped += 1  # live: the model cannot keep up; skip rather than lag
-            return
+            return None
         await self._slots.acquire()  # footage: wait for a slot, lose nothing
-        task = asyncio.create_task(self._check(frame), name=f"{self.run_id}:check@{frame.session_time:.2f}")
+        task = asyncio.create_task(make(), name=f"{self.run_id}:check@{frame.session_time:.2f}")
         self._check_tasks.add(task)
         task.add_done_callback(self._check_tasks.discard)
         self._checks.put_nowait(task)
+        return task
 
     def _policy(self) -> DropPolicy:
         return DropPolicy.DROP_OLDEST if self.config.source.realtime else DropPolicy.BLOCK
 
-    async def _check(self, frame: Frame) -> tuple[Sample, Verdict | BaseException]:
+    async def _check(self, frame: Frame) -> _Outcome:
         sample = await self.sampler.sample(frame)
         assert self.judge is not None and self.config.condition is not None
         async with self._semaphore:
             try:
-                return sample, await self.judge.check(self.config.condition, sample)
+                return _Outcome(sample, await self.judge.check(self.config.condition, sample))
             except JudgeError as exc:
-                return sample, exc
+                return _Outcome(sample, exc)
+
+    async def _reuse(self, frame: Frame, reference: asyncio.Task[_Outcome]) -> _Outcome:
+        """The verdict of the judged check ``reference``, for an unchanged picture at ``frame``."""
+        sample = Sample(frame.session_time, frame.pts_time, (), 0, frame.decoded_at)
+        await asyncio.wait({reference})  # not ``await reference``: cancelling this must not cancel that
+        if reference.cancelled():
+            return _Outcome(sample, _ReferenceLost(), judged=False, frame=frame)
+        result = reference.result().result
+        if isinstance(result, Verdict):
+            result = replace(result, usage=Usage(), reused=True)
+        return _Outcome(sample, result, judged=False, frame=frame)
 
     async def _apply_checks(self) -> None:
         while (task := await self._checks.get()) is not None:
             try:
-                sample, outcome = await task
+                checked = await task
             except asyncio.CancelledError:
                 if task.cancelled():
                     continue  # a check dropped at shutdown
@@ -345,30 +431,54 @@ class Run:
                 self._slots.release()
             if self._stop is not None and self._stop[0] not in (StopReason.SOURCE_ENDED, StopReason.SOURCE_FAILED):
                 continue  # already done: later verdicts must not fire
+            sample, outcome = checked.sample, checked.result
             self.stats.lag_seconds = max(0.0, time.monotonic() - sample.decoded_at) if sample.decoded_at else 0.0
-            if isinstance(outcome, BaseException):
+            if not checked.judged:
+                self.stats.frames_skipped += 1
+                if isinstance(outcome, BaseException):
+                    continue  # the check it would reuse failed: nothing to apply (that failure was counted)
+            elif isinstance(outcome, BaseException):
                 self.stats.checks_failed += 1
                 usage = getattr(outcome, "usage", None)
                 if usage is not None:
                     self.stats.add_usage(usage)
+                self._settle_budget(sample, usage)
+                if self._reference is task and self.gate is not None:
+                    self.gate.forget()  # nothing to reuse: the next check point is judged
+                    self._reference = None
                 log.warning("run %s: check at %.2fs failed: %s", self.run_id, sample.session_time, outcome)
                 if isinstance(outcome, _FATAL_JUDGE_ERRORS):
                     self._stop = (StopReason.JUDGE_FAILED, str(outcome))
                     self._cancelled.set()
                 await self.sink.checked(self, sample, None, False)
                 continue
+            else:
+                self.stats.checks_performed += 1
+                self.stats.add_usage(outcome.usage)
+                self._settle_budget(sample, outcome.usage)
             verdict = outcome
-            self.stats.checks_performed += 1
-            self.stats.add_usage(verdict.usage)
             decision = self.rule_state.apply(verdict.match, sample.session_time)
             if decision.fire:
                 self.stats.triggers_fired += 1
+                if not sample.images and checked.frame is not None:
+                    # A reused verdict fired: the evidence is the current picture, encoded only now.
+                    images = await encode_images(
+                        [checked.frame], [self.config.frame_long_side], self.config.jpeg_quality
+                    )
+                    sample = replace(sample, images=images)
                 await self._emit_trigger(sample, verdict)
             await self.sink.checked(self, sample, verdict, decision.fire)
             if decision.done and self._stop is None:
                 max_triggers = self.config.rule.max_triggers
                 reason = StopReason.CONDITION_TRIGGERED if max_triggers == 1 else StopReason.MAX_TRIGGERS_REACHED
                 self._stop = (reason, f"{self.rule_state.triggers} trigger(s)")
+
+    def _settle_budget(self, sample: Sample, usage: Usage | None) -> None:
+        """Count the model calls a check really made (retries and repairs included), less its reservation."""
+        if self.budget is not None:
+            used = usage.model_calls if usage is not None else 0
+            self.budget.spend(sample.session_time, used - (1 if self._reserve else 0))
+            self.stats.budget = self.budget.as_dict(self.config.interval_seconds)
 
     async def _emit_trigger(self, sample: Sample, verdict: Verdict) -> None:
         span = self.chunker.span_at(sample.session_time)
@@ -394,6 +504,10 @@ class Run:
             "explanation": verdict.explanation,
             "frame_path": frame_path,
             "images_judged": len(sample.images),
+            "judge": verdict.judge,
+            "reused": verdict.reused,
+            # A cascade's every stage (cheap first), else the one verdict: kept with the event.
+            "stages": [stage.summary() for stage in verdict.stages] or [verdict.summary()],
         }
         self.stats.events += 1
         await self.sink.events(self, [event], [data])
@@ -486,14 +600,34 @@ class Run:
                 if isinstance(exc, _FATAL_JUDGE_ERRORS) or attempt == self.config.review_attempts:
                     raise
                 delay = self.config.review_retry_seconds * attempt
-                log.warning("run %s: chunk %d not analysed (%s); trying again in %.0fs", self.run_id, chunk.index,
-                            exc, delay)
+                log.warning(
+                    "run %s: chunk %d not analysed (%s); trying again in %.0fs", self.run_id, chunk.index, exc, delay
+                )
                 await asyncio.sleep(delay)
         raise AssertionError("unreachable")
+
+    def _drop_continuations(self, events: list[Event]) -> list[Event]:
+        """One appearance is one event: an event that picks up at the start of a chunk where an event of
+        the same label ran to the end of the previous chunk continues it, and is not reported again."""
+        step = self.config.chunk_seconds / max(1, self.config.review_frames) + 0.5
+        kept: list[Event] = []
+        ends: dict[str, float] = {}
+        for event in events:
+            key = event.label.strip().lower()
+            end = event.end_time if event.end_time is not None else event.stream_time
+            previous = self._open_labels.get(key)
+            if previous is not None and event.stream_time - previous <= step:
+                ends[key] = end
+                continue
+            kept.append(event)
+            ends[key] = end
+        self._open_labels = ends
+        return kept
 
     async def _apply_reviews(self) -> None:
         while (task := await self._reviews.get()) is not None:
             analysis, events = await task
+            events = self._drop_continuations(events)
             if events:
                 self.stats.events += len(events)
                 data = [

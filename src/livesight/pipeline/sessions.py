@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 from livesight.delivery.broker import Broker, Message
 from livesight.judges import Judge
-from livesight.metrics import Metrics
-from livesight.pipeline.runner import Resume, Run, RunConfig, RunResult, resume_point
+from livesight.metrics import Metrics, RunCounters
+from livesight.pipeline.runner import ChunkAnalysis, Resume, Run, RunConfig, RunResult, resume_point
 from livesight.pipeline.sinks import StoreSink
 from livesight.rules import StopReason, session_status_for
 from livesight.settings import Settings
@@ -71,7 +71,7 @@ class SessionManager:
                     await self.store.update_session(session.id, status="FINISHED", ended_at=datetime.now(UTC))
                     continue
                 resume = await resume_point(
-                    self.store, "session", session.id, {}, session.started_at or session.created_at
+                    self.store, "session", session.id, session.stats, session.started_at or session.created_at
                 )
                 self._launch(session, (session.config or {}).get("webhook_url"), resume)
                 log.info("session %s resumed at %.1fs after a restart", session.id, resume.time_offset)
@@ -174,6 +174,7 @@ class SessionManager:
             status=status.value,
             error=result.detail if status.value == "FAILED" else None,
             ended_at=datetime.now(UTC),
+            stats=result.stats.as_dict(),
         )
         self.metrics.sessions_running.set(max(0, len(self._runs) - 1))
         final = {
@@ -215,6 +216,13 @@ class _SessionSink(StoreSink):
         self.manager = manager
         self.session = session
         self.webhook_url = webhook_url
+        self._counters = RunCounters(manager.metrics)
+
+    async def chunk_analysed(self, run: Run, analysis: ChunkAnalysis) -> None:
+        await super().chunk_analysed(run, analysis)
+        # A chunk's review is the model call: account for it in /metrics and the session's stored stats.
+        self._counters.usage(run.stats)
+        await self.store.update_session(self.session.id, stats=run.stats.as_dict())
 
     async def started(self, run: Run) -> None:
         await self.store.set_session_status_if(self.session.id, "INITIALIZING", "ACTIVE", started_at=datetime.now(UTC))

@@ -20,6 +20,15 @@ def percentile(values: list[float], q: float) -> float | None:
 
 @dataclass
 class RunStats:
+    """A run's counters.
+
+    ``checks_performed`` counts checks a judge answered; ``frames_skipped`` counts check points the
+    change gate answered by reusing the last verdict; ``checks_deferred`` those a model-call budget
+    postponed; ``checks_dropped`` those a live run skipped because the judge could not keep up.
+    ``model_calls``/``images_sent``/tokens are what remote backends billed; ``local_calls`` counts runs
+    of an in-process model (local CLIP).
+    """
+
     checks_performed: int = 0
     checks_failed: int = 0
     checks_dropped: int = 0
@@ -35,10 +44,17 @@ class RunStats:
     images_sent: int = 0
     input_tokens: int = 0
     output_tokens: int = 0
+    local_calls: int = 0
+    videos_sent: int = 0
+    checks_deferred: int = 0
     session_time: float = 0.0
     lag_seconds: float = 0.0
     started_monotonic: float = field(default_factory=time.monotonic)
     latencies: deque[float] = field(default_factory=lambda: deque(maxlen=1000))
+    #: The change gate's decisions (``first``/``changed``/``stale``/``unchanged``) when the run has one.
+    gate: dict[str, object] | None = None
+    #: The model-call budget's state when the run has one.
+    budget: dict[str, object] | None = None
 
     def restore(self, saved: dict[str, Any]) -> None:
         """Carry counters over from a run a restart interrupted (``as_dict()`` / job stats shape)."""
@@ -55,6 +71,8 @@ class RunStats:
             "gaps",
             "model_calls",
             "images_sent",
+            "videos_sent",
+            "checks_deferred",
         ):
             value = saved.get(name)
             if isinstance(value, int):
@@ -62,6 +80,9 @@ class RunStats:
         tokens = saved.get("tokens") or {}
         self.input_tokens = int(tokens.get("input", 0))
         self.output_tokens = int(tokens.get("output", 0))
+        local = saved.get("local_model_calls")
+        if isinstance(local, int):
+            self.local_calls = local
         elapsed = saved.get("elapsed_seconds")
         if isinstance(elapsed, int | float):
             self.started_monotonic -= float(elapsed)
@@ -71,7 +92,9 @@ class RunStats:
         self.images_sent += usage.images_sent
         self.input_tokens += usage.input_tokens
         self.output_tokens += usage.output_tokens
-        if usage.model_calls:
+        self.local_calls += usage.local_calls
+        self.videos_sent += usage.videos_sent
+        if usage.model_calls or usage.local_calls:
             self.latencies.append(usage.latency_seconds)
 
     @property
@@ -96,12 +119,17 @@ class RunStats:
             "lag_seconds": round(self.lag_seconds, 3),
             "model_calls": self.model_calls,
             "images_sent": self.images_sent,
+            "videos_sent": self.videos_sent,
+            "local_model_calls": self.local_calls,
+            "checks_deferred": self.checks_deferred,
             "tokens": {"input": self.input_tokens, "output": self.output_tokens},
             "latency_ms": {
                 "p50": _ms(percentile(latencies, 50)),
                 "p95": _ms(percentile(latencies, 95)),
                 "p99": _ms(percentile(latencies, 99)),
             },
+            "prefilter": self.gate,
+            "budget": self.budget,
         }
 
 

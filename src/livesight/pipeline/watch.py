@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
-from livesight.judges import Judge, build_judge
+from livesight.judges import Judge, accepts_video, build_judge
+from livesight.pipeline.jobs import gate_config
 from livesight.pipeline.once import OnceResult, check_once
 from livesight.pipeline.runner import Run, RunConfig
 from livesight.pipeline.sinks import NullSink, StoreSink
@@ -38,6 +39,7 @@ class WatchOptions:
     start_at: Literal["live_edge", "first"] = "live_edge"
     realtime: bool = True
     chunk_seconds: float = 10.0
+    prefilter: bool = True
 
 
 class _PrinterSink(NullSink):
@@ -60,9 +62,13 @@ def status_line(run: Run) -> str:
     health = run.health
     state = health.state.value if health is not None else "starting"
     reconnects = f" · reconnects {health.reconnects}" if health is not None and health.reconnects else ""
+    local = f" · local {s.local_calls}" if s.local_calls else ""
+    tokens = f" · tokens {s.input_tokens}/{s.output_tokens}" if s.input_tokens or s.output_tokens else ""
+    deferred = f" · deferred {s.checks_deferred}" if s.checks_deferred else ""
     return (
         f"{state} · t={s.session_time:6.1f}s · chunks {s.chunks_recorded} · checks {s.checks_performed}"
-        f" · triggers {s.triggers_fired} · model calls {s.model_calls} · lag {s.lag_seconds:.1f}s{reconnects}"
+        f" · skipped {s.frames_skipped} · triggers {s.triggers_fired} · model calls {s.model_calls}{local}{tokens}"
+        f"{deferred} · lag {s.lag_seconds:.1f}s{reconnects}"
     )
 
 
@@ -77,7 +83,9 @@ async def watch_source(
     """Watch until the source ends, the limits are reached or Ctrl-C; returns the exit code."""
     await _validate(settings, options.source)
     own_judge = judge is None
-    judge = judge or build_judge(settings)
+    # The command line may download local CLIP's weights on first use (a progress bar, then the run).
+    if judge is None:
+        judge = await asyncio.to_thread(build_judge, settings, download=True)
     store = await Store.open(settings.resolved_database_url())
     registry = SourceRegistry(settings)
     try:
@@ -94,12 +102,22 @@ async def watch_source(
             concurrency=settings.model_concurrency,
             frame_long_side=settings.frame_long_side,
             jpeg_quality=settings.jpeg_quality,
+            prefilter=options.prefilter,
+            gate=gate_config(settings),
+            max_model_calls_per_hour=settings.max_model_calls_per_hour,
+            video_clips=accepts_video(judge),
         )
         job = await store.create_job(
             "watch",
             options.source,
             options.condition,
-            config={"interval_seconds": options.interval, "input_mode": options.mode, "rule": vars(options.rule)},
+            config={
+                "interval_seconds": options.interval,
+                "input_mode": options.mode,
+                "rule": vars(options.rule),
+                "enable_prefilter": options.prefilter,
+                "judge": judge.name,
+            },
         )
         sink = StoreSink(store, "job", job.id, [_PrinterSink(printer)])
         run = Run(
@@ -126,7 +144,8 @@ async def watch_source(
         s = result.stats
         printer.info(
             f"{result.reason.value}: {result.detail} · {s.session_time:.1f}s watched · {s.checks_performed} checks"
-            f" · {s.triggers_fired} trigger(s) · {s.chunks_recorded} chunks"
+            f" · {s.frames_skipped} skipped (unchanged) · {s.model_calls} model calls · {s.triggers_fired} trigger(s)"
+            f" · {s.chunks_recorded} chunks"
         )
         return 1 if status.value == "failed" else 0
     finally:
@@ -140,7 +159,7 @@ async def check_source(
     settings: Settings, source: str, condition: str, mode: Literal["frames", "clip", "hybrid"], clip_duration: float
 ) -> OnceResult:
     classify(source)
-    judge = build_judge(settings)
+    judge = await asyncio.to_thread(build_judge, settings, download=True)
     registry = SourceRegistry(settings)
     try:
         await asyncio.to_thread(probe, source, settings)

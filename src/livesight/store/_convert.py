@@ -90,6 +90,7 @@ def session_record(row: SessionRow) -> SessionRecord:
         started_at=row.started_at,
         ended_at=row.ended_at,
         last_event_seq=row.last_event_seq,
+        stats=dict(row.stats or {}),
     )
 
 

@@ -175,8 +175,9 @@ class RunsMixin(StoreBase):
         chunk_count: int | None = None,
         started_at: datetime | None = None,
         ended_at: datetime | None = None,
+        stats: Mapping[str, Any] | None = None,
     ) -> SessionRecord:
-        """Set the given fields (``None`` leaves a field as it is) and return the session.
+        """Set the given fields (``None`` leaves a field as it is; ``stats`` replaces the whole dict).
 
         Raises :class:`SessionNotFound`. Prefer :meth:`set_session_status_if` for transitions that can race.
         """
@@ -186,6 +187,7 @@ class RunsMixin(StoreBase):
             "chunk_count": chunk_count,
             "started_at": aware(started_at, "started_at"),
             "ended_at": aware(ended_at, "ended_at"),
+            "stats": None if stats is None else dict(stats),
         }
         async with self._tx(write=True) as session:
             row = await session.get(SessionRow, session_id, with_for_update=True)

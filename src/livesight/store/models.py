@@ -104,6 +104,8 @@ class SessionRow(Base):
     created_at: Mapped[datetime]
     started_at: Mapped[datetime | None]
     ended_at: Mapped[datetime | None]
+    # Counters of the session's run (``RunStats.as_dict()``): model calls, tokens, frames skipped…
+    stats: Mapped[dict[str, Any] | None]
 
 
 class JobRow(Base):

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import enum
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -97,6 +97,7 @@ class SessionRecord:
     started_at: datetime | None
     ended_at: datetime | None
     last_event_seq: int
+    stats: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

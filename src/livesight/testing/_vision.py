@@ -33,6 +33,7 @@ DEFAULT_COLOUR = "red"
 
 _COLOUR_WORD = re.compile(r"\b(" + "|".join(COLOUR_HUES) + r")\b", re.IGNORECASE)
 _DATA_URL = re.compile(r"^data:image/(?P<kind>jpeg|jpg|png|webp);base64,(?P<data>.*)$", re.DOTALL)
+_VIDEO_URL = re.compile(r"^data:video/(?P<kind>mp4|webm|quicktime|mpeg);base64,(?P<data>.*)$", re.DOTALL)
 
 
 class ImageDecodeError(ValueError):
@@ -58,6 +59,30 @@ def decode_data_url(url: str) -> Image.Image:
     except (binascii.Error, OSError, ValueError) as exc:
         raise ImageDecodeError(f"cannot decode {match.group('kind')} image: {exc}") from exc
     return image.convert("RGB")
+
+
+def decode_video_data_url(url: str, max_frames: int = 64) -> list[tuple[float, Image.Image]]:
+    """Decode a ``data:video/mp4;base64,...`` URL into ``(seconds from its start, RGB frame)`` pairs."""
+    import av
+
+    match = _VIDEO_URL.match(url.strip())
+    if match is None:
+        head = url[:40] + ("…" if len(url) > 40 else "")
+        raise ImageDecodeError(f"expected a base64 data URL of an MP4 video, got {head!r}")
+    frames: list[tuple[float, Image.Image]] = []
+    try:
+        raw = base64.b64decode(match.group("data"), validate=False)
+        with av.open(io.BytesIO(raw), "r") as container:
+            for frame in container.decode(video=0):
+                frames.append((float(frame.time or 0.0), Image.fromarray(frame.to_ndarray(format="rgb24"))))
+                if len(frames) >= max_frames:
+                    break
+    except (binascii.Error, av.error.FFmpegError, ValueError) as exc:
+        raise ImageDecodeError(f"cannot decode {match.group('kind')} video: {exc}") from exc
+    if not frames:
+        raise ImageDecodeError("the video has no frames")
+    origin = frames[0][0]
+    return [(round(t - origin, 3), image) for t, image in frames]
 
 
 @dataclass(frozen=True)

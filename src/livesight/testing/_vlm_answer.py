@@ -18,6 +18,7 @@ from livesight.testing._vision import (
     MIN_FRACTION,
     ImageDecodeError,
     decode_data_url,
+    decode_video_data_url,
     find_colour_word,
     measure,
 )
@@ -53,6 +54,7 @@ class ParsedRequest:
     system: str
     images: list[LabelledImage]
     text_words: int
+    videos: int = 0
 
 
 # --- understanding the request --------------------------------------------------------------------------
@@ -66,6 +68,7 @@ def parse_messages(messages: Any) -> ParsedRequest:
     images: list[LabelledImage] = []
     label: tuple[int, float] | None = None
     words = 0
+    videos = 0
     for message in messages:
         role = message.get("role") if isinstance(message, dict) else None
         content = message.get("content") if isinstance(message, dict) else None
@@ -95,9 +98,23 @@ def parse_messages(messages: Any) -> ParsedRequest:
                 index, seconds = label if label is not None else (len(images) + 1, None)
                 images.append(LabelledImage(index=index, time=seconds, image=picture))
                 label = None
+            elif kind == "video_url":
+                # vLLM's shape for video models: every decoded frame is looked at, timed from the clip's start.
+                ref = part.get("video_url")
+                url = ref.get("url") if isinstance(ref, dict) else ref
+                if not isinstance(url, str):
+                    raise ChatRequestError("video_url part without a url")
+                try:
+                    frames = decode_video_data_url(url)
+                except ImageDecodeError as exc:
+                    raise ChatRequestError(str(exc)) from exc
+                videos += 1
+                for seconds, picture in frames:
+                    images.append(LabelledImage(index=len(images) + 1, time=seconds, image=picture))
+                label = None
             else:
                 raise ChatRequestError(f"unsupported content part type {kind!r}")
-    return ParsedRequest(" ".join(user_texts), " ".join(system_texts), images, words)
+    return ParsedRequest(" ".join(user_texts), " ".join(system_texts), images, words, videos)
 
 
 def choose_colour(parsed: ParsedRequest) -> tuple[str, bool]:

@@ -15,6 +15,11 @@ Reliability tests inject faults with ``POST /_control/faults`` (a JSON list, con
 completions): ``delay``, ``status`` (with optional ``Retry-After``), ``malformed``, ``refusal``, ``fenced``.
 ``GET /_control/stats`` counts requests. Run it standalone with
 ``python -m livesight.testing.vlm_server --port 8911``.
+
+Video: a ``video_url`` part (a base64 MP4 data URL, vLLM's shape) is decoded with PyAV and every frame is
+looked at. Gemini's native API is served too, at ``/v1beta/models/{model}:generateContent`` (``inlineData``
+images and videos, ``responseSchema``, ``usageMetadata``; the key in ``x-goog-api-key``), so
+:class:`~livesight.judges.GeminiJudge` runs against real pixels as well (base URL ``{root_url}/v1beta``).
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
+from livesight.testing._gemini import gemini_answer, gemini_error, gemini_messages, gemini_output_kind
 from livesight.testing._jsonschema import schema_errors
 from livesight.testing._server import ServerThread
 from livesight.testing._vlm_answer import (
@@ -95,6 +101,7 @@ class _State:
             return {
                 "requests": self.counts["requests"],
                 "chat_completions": self.counts["chat_completions"],
+                "gemini_generate": self.counts["gemini_generate"],
                 "images": self.counts["images"],
                 "by_status": {k[len("status_") :]: v for k, v in self.counts.items() if k.startswith("status_")},
                 "faults_applied": {k[len("fault_") :]: v for k, v in self.counts.items() if k.startswith("fault_")},
@@ -225,11 +232,67 @@ def create_vlm_app(latency_seconds: float = 0.0, api_key: str | None = None) -> 
                     "kind": kind,
                     "colour": colour,
                     "images": len(parsed.images),
+                    "videos": parsed.videos,
                     "frame_times": [img.time for img in parsed.images],
                     "fault": fault.kind if fault is not None else None,
                 }
             )
         return reply(200, _completion(str(body.get("model") or MODEL_NAME), content, refusal, prompt_tokens))
+
+    @app.post("/v1beta/models/{target}")
+    async def gemini_generate(target: str, request: Request) -> JSONResponse:
+        model, _, action = target.partition(":")
+        with state.lock:
+            state.counts["requests"] += 1
+            state.counts["gemini_generate"] += 1
+        if action != "generateContent":
+            return reply(404, gemini_error(404, f"unknown action {action!r}"))
+        if state.api_key is not None and request.headers.get("x-goog-api-key") != state.api_key:
+            return reply(400, gemini_error(400, "API key not valid. Please pass a valid API key."))
+        fault = state.take_fault()
+        if fault is not None and fault.kind == "status":
+            message = f"Injected fault: HTTP {fault.status}"
+            return reply(fault.status, gemini_error(fault.status, message, fault.retry_after))
+        delay = state.latency_seconds + (fault.seconds if fault is not None and fault.kind == "delay" else 0.0)
+        if delay > 0:
+            await asyncio.sleep(delay)
+        try:
+            body = await request.json()
+            if not isinstance(body, dict):
+                raise ChatRequestError("request body must be a JSON object")
+            kind, schema = gemini_output_kind(body.get("generationConfig"))
+            parsed = await asyncio.to_thread(parse_messages, gemini_messages(body))
+            result = await asyncio.to_thread(answer, parsed, kind)
+            if schema is not None and (problems := schema_errors(result, schema)):
+                raise ChatRequestError("the answer does not satisfy the requested schema: " + "; ".join(problems))
+        except ValueError:
+            return reply(400, gemini_error(400, "request body is not valid JSON"))
+        except ChatRequestError as exc:
+            return reply(exc.status, gemini_error(exc.status, exc.message))
+        text: str | None = result if isinstance(result, str) else json.dumps(result)
+        if fault is not None and fault.kind == "malformed":
+            text = (text or "")[: max(1, len(text or "") // 2)] + ' "truncated'
+        elif fault is not None and fault.kind == "refusal":
+            text = None
+        elif fault is not None and fault.kind == "fenced":
+            text = f"Here you go:\n```json\n{text}\n```"
+        prompt_tokens = TOKENS_PER_IMAGE * len(parsed.images) + math.ceil(parsed.text_words * 1.3)
+        colour, _ = choose_colour(parsed)
+        with state.lock:
+            state.counts["images"] += len(parsed.images)
+            state.recent.append(
+                {
+                    "model": model,
+                    "api": "gemini",
+                    "kind": kind,
+                    "colour": colour,
+                    "images": len(parsed.images),
+                    "videos": parsed.videos,
+                    "frame_times": [img.time for img in parsed.images],
+                    "fault": fault.kind if fault is not None else None,
+                }
+            )
+        return reply(200, gemini_answer(model, text, prompt_tokens, _estimate_tokens(text or "")))
 
     @app.post("/_control/faults")
     async def add_faults(request: Request) -> JSONResponse:
