@@ -57,7 +57,7 @@ def test_demo_offline_without_weights_says_what_to_do_once(bare_env: dict[str, s
     assert result.returncode == 0, result.stderr
     advice = [line for line in result.stdout.splitlines() if "local CLIP" in line]
     assert len(advice) == 1, result.stdout
-    for needle in ("python -m livesight.judges.clip_weights", "LIVESIGHT_CLIP_MODEL_DIR", "LIVESIGHT_MODEL_BASE_URL"):
+    for needle in ("python -m livesight.judges.clip_download", "LIVESIGHT_CLIP_MODEL_DIR", "LIVESIGHT_MODEL_BASE_URL"):
         assert needle in advice[0]
     assert "built-in test model" in advice[0]
     # …and the demo still runs end to end on the test model: both squares are reported.

@@ -137,7 +137,7 @@ def test_offline_without_weights_says_exactly_what_to_do(tmp_path: Path, monkeyp
     for needle in (
         str(tmp_path / "empty-cache"),
         "unreachable",
-        "python -m livesight.judges.clip_weights",
+        "python -m livesight.judges.clip_download",
         "LIVESIGHT_CLIP_MODEL_DIR",
         "onnx/vision_model_quantized.onnx",
         "LIVESIGHT_MODEL_BASE_URL",
@@ -201,8 +201,8 @@ def test_a_gated_run_with_local_clip_counts_local_calls(tiny_clip_dir: Path, tmp
 def test_download_command_offline_prints_one_line(tmp_path: Path) -> None:
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "HF_HUB_OFFLINE": "1"}
     result = subprocess.run(
-        [sys.executable, "-m", "livesight.judges.clip_weights"], capture_output=True, text=True, env=env, timeout=60
+        [sys.executable, "-m", "livesight.judges.clip_download"], capture_output=True, text=True, env=env, timeout=60
     )
-    assert result.returncode == 2
+    assert result.returncode == 2 and result.stderr == ""
     lines = [line for line in result.stdout.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("livesight: error: ") and "HF_HUB_OFFLINE" in lines[0]

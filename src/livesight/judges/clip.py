@@ -113,7 +113,7 @@ class ClipJudge:
             except Exception as exc:  # corrupt or incompatible files: say which, never a raw ONNX trace
                 raise JudgeError(
                     f"the local CLIP model in {self.files.vision.parent} could not be loaded: {exc}",
-                    remediation="Delete the files and download them again (python -m livesight.judges.clip_weights),"
+                    remediation="Delete the files and download them again (python -m livesight.judges.clip_download),"
                     " or point LIVESIGHT_CLIP_MODEL_DIR at a complete ONNX export.",
                     code="JUDGE_NOT_CONFIGURED",
                 ) from exc

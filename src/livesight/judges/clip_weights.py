@@ -7,12 +7,11 @@ under ``onnx/``); otherwise they are looked up in the Hugging Face cache (``LIVE
 ``HF_HOME``'s, default ``~/.cache/huggingface/hub``) and, when asked to, downloaded there with a progress
 bar.
 
-Download them ahead of time with ``python -m livesight.judges.clip_weights``.
+Download them ahead of time with ``python -m livesight.judges.clip_download``.
 """
 
 from __future__ import annotations
 
-import argparse
 import importlib.util
 import logging
 import os
@@ -22,7 +21,7 @@ from pathlib import Path
 import httpx
 
 from livesight.judges.errors import JudgeNotConfigured
-from livesight.settings import Settings, load_settings
+from livesight.settings import Settings
 
 __all__ = [
     "CLIP_EXTRA_HINT",
@@ -31,13 +30,13 @@ __all__ = [
     "clip_runtime_missing",
     "fetch_clip_files",
     "find_clip_files",
-    "main",
+    "unavailable",
 ]
 
 log = logging.getLogger(__name__)
 
 CLIP_EXTRA_HINT = "pip install 'livesight[clip]'"
-DOWNLOAD_COMMAND = "python -m livesight.judges.clip_weights"
+DOWNLOAD_COMMAND = "python -m livesight.judges.clip_download"
 _RUNTIME_MODULES = ("onnxruntime", "tokenizers", "huggingface_hub")
 _PROBE_TIMEOUT = 5.0
 
@@ -196,28 +195,3 @@ def fetch_clip_files(settings: Settings) -> ClipFiles:
     if files is None:
         raise unavailable(settings, "the downloaded files are not where the cache says")
     return files
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m livesight.judges.clip_weights``: download the local CLIP weights and say where they are."""
-    parser = argparse.ArgumentParser(description="Download LiveSight's local CLIP weights (ONNX).")
-    parser.add_argument("--model", help="Hugging Face repository (default: LIVESIGHT_CLIP_MODEL)")
-    parser.add_argument("--fp32", action="store_true", help="the full-precision files instead of int8")
-    args = parser.parse_args(argv)
-    overrides: dict[str, object] = {"clip_download": True}
-    if args.model:
-        overrides["clip_model"] = args.model
-    if args.fp32:
-        overrides["clip_quantized"] = False
-    settings = load_settings(**overrides)
-    try:
-        files = fetch_clip_files(settings)
-    except ClipUnavailable as exc:
-        print(f"livesight: error: {exc.message} {exc.remediation}")
-        return 2
-    print(f"CLIP weights ready ({files.source}): {files.vision}, {files.text}, {files.tokenizer}")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
