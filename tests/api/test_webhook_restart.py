@@ -27,7 +27,14 @@ def _free_port() -> int:
 
 def test_receiver_down_and_server_restarted(server_settings: Settings, stream: LiveHLSServer) -> None:
     settings = server_settings.model_copy(
-        update={"webhook_retry_initial_seconds": 0.5, "webhook_retry_max_seconds": 2.0, "webhook_poll_seconds": 0.5}
+        update={
+            "webhook_retry_initial_seconds": 0.5,
+            "webhook_retry_max_seconds": 2.0,
+            "webhook_poll_seconds": 0.5,
+            # a delivery in flight when the first server stops is claimed again once its lease ends
+            "webhook_timeout_seconds": 2.0,
+            "webhook_lease_seconds": 3.0,
+        }
     )
     port = _free_port()
     received: list[dict[str, Any]] = []

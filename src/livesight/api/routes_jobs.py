@@ -146,7 +146,7 @@ async def list_jobs(
     status: Annotated[Literal["pending", "running", "completed", "stopped", "failed"] | None, Query()] = None,
     type: Annotated[Literal["live-monitor", "live-digest", "watch"] | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,
 ) -> JobList:
     jobs, total = await _state(request).store.list_jobs(owner, status, type, limit, offset)
     return JobList(jobs=[_job_response(j) for j in jobs], total=total, limit=limit, offset=offset)

@@ -62,7 +62,7 @@ def classify(url: str) -> SourceKind:
     if scheme == "" or len(scheme) == 1:  # a path (len 1: a Windows drive letter)
         try:
             exists = Path(url).expanduser().is_file()
-        except (OSError, ValueError):  # too long, NUL bytes…
+        except (OSError, ValueError, RuntimeError):  # too long, NUL bytes, "~nobody"…
             exists = False
         if not exists:
             raise InvalidSourceURL(
