@@ -12,30 +12,29 @@ import base64
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from livesight.delivery.broker import Broker, Message
+from livesight.delivery.broker import Message
 from livesight.errors import LiveSightError
 from livesight.judges import Judge, accepts_video
-from livesight.metrics import Metrics, RunCounters
+from livesight.metrics import RunCounters
 from livesight.pipeline.gate import GateConfig
+from livesight.pipeline.manager import RunManager
 from livesight.pipeline.runner import ChunkAnalysis, Resume, Run, RunConfig, RunResult, resume_point
 from livesight.pipeline.sinks import StoreSink
 from livesight.pipeline.stats import RunStats
 from livesight.rules import StopReason, TriggerRule, job_status_for, make_event, new_id
 from livesight.settings import Settings
-from livesight.signing import URLSigner
-from livesight.sources.hub import SourceOptions, SourceRegistry
-from livesight.store import Store
+from livesight.sources.hub import SourceOptions
 from livesight.store.records import EventRecord, JobRecord
 from livesight.types import Chunk, Event, Gap, InputMode, Sample, Verdict
 
 if TYPE_CHECKING:
-    from livesight.delivery.webhooks import WebhookDispatcher
+    pass
 
 log = logging.getLogger(__name__)
 
@@ -135,32 +134,8 @@ def job_stats(stats: RunStats, reason: str | None, health: Any = None) -> dict[s
     return out
 
 
-class JobManager:
+class JobManager(RunManager):
     """Runs every live-monitor job of this process."""
-
-    def __init__(
-        self,
-        *,
-        settings: Settings,
-        store: Store,
-        registry: SourceRegistry,
-        broker: Broker,
-        judge: Callable[[], Judge],
-        signer: URLSigner,
-        metrics: Metrics,
-        public_url: Callable[[], str],
-        dispatcher: WebhookDispatcher | None = None,
-    ) -> None:
-        self.settings = settings
-        self.store = store
-        self.registry = registry
-        self.broker = broker
-        self.judge = judge
-        self.signer = signer
-        self.metrics = metrics
-        self.public_url = public_url
-        self.dispatcher = dispatcher
-        self._runs: dict[str, tuple[asyncio.Task[None], Run]] = {}
 
     # -- lifecycle ---------------------------------------------------------------------------
     async def recover(self) -> None:
@@ -202,13 +177,6 @@ class JobManager:
         tasks = [t for t, _ in self._runs.values()]
         if tasks:
             await asyncio.wait(tasks, timeout=15)
-
-    def running(self) -> int:
-        return len(self._runs)
-
-    def run_of(self, job_id: str) -> Run | None:
-        entry = self._runs.get(job_id)
-        return entry[1] if entry else None
 
     # -- jobs --------------------------------------------------------------------------------
     async def create(

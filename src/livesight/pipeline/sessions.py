@@ -9,58 +9,31 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from livesight.delivery.broker import Broker, Message
-from livesight.judges import Judge
-from livesight.metrics import Metrics, RunCounters
+from livesight.delivery.broker import Message
+from livesight.metrics import RunCounters
+from livesight.pipeline.manager import RunManager
 from livesight.pipeline.runner import ChunkAnalysis, Resume, Run, RunConfig, RunResult, resume_point
 from livesight.pipeline.sinks import StoreSink
 from livesight.rules import StopReason, session_status_for
-from livesight.settings import Settings
-from livesight.signing import URLSigner
-from livesight.sources.hub import SourceOptions, SourceRegistry
-from livesight.store import Store
+from livesight.sources.hub import SourceOptions
 from livesight.store.records import EventRecord, SessionRecord
 from livesight.types import Event
 
 if TYPE_CHECKING:
-    from livesight.delivery.webhooks import WebhookDispatcher
+    pass
 
 log = logging.getLogger(__name__)
 
 ENDED = ("FINISHED", "FAILED")
 
 
-class SessionManager:
+class SessionManager(RunManager):
     """Runs every livestream session of this process."""
-
-    def __init__(
-        self,
-        *,
-        settings: Settings,
-        store: Store,
-        registry: SourceRegistry,
-        broker: Broker,
-        judge: Callable[[], Judge],
-        signer: URLSigner,
-        metrics: Metrics,
-        public_url: Callable[[], str],
-        dispatcher: WebhookDispatcher | None = None,
-    ) -> None:
-        self.settings = settings
-        self.store = store
-        self.registry = registry
-        self.broker = broker
-        self.judge = judge
-        self.signer = signer
-        self.metrics = metrics
-        self.public_url = public_url
-        self.dispatcher = dispatcher
-        self._runs: dict[str, tuple[asyncio.Task[None], Run]] = {}
 
     async def recover(self) -> None:
         """Resume every session a previous process left running (same ids, the timeline continued, the
@@ -90,13 +63,6 @@ class SessionManager:
         tasks = [t for t, _ in self._runs.values()]
         if tasks:
             await asyncio.wait(tasks, timeout=30)
-
-    def running(self) -> int:
-        return len(self._runs)
-
-    def run_of(self, session_id: str) -> Run | None:
-        entry = self._runs.get(session_id)
-        return entry[1] if entry else None
 
     async def start(
         self,
