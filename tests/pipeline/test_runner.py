@@ -149,3 +149,40 @@ def test_a_slow_model_does_not_stall_the_stream(settings: Settings, tmp_path: Pa
     times = [s.session_time for s in sink.samples]
     assert times == sorted(times)
     assert [round(e.stream_time) for e in sink.found] == [6]
+
+
+class BrokenSink(Collect):
+    """Storing the third verdict fails, as a database that went away would."""
+
+    async def checked(self, run: Run, sample: Sample, verdict: Verdict | None, fired: bool) -> None:
+        if len(self.samples) == 2:
+            raise RuntimeError("database is gone")
+        await super().checked(run, sample, verdict, fired)
+
+
+def test_a_run_whose_results_cannot_be_applied_fails_instead_of_hanging(settings: Settings, tmp_path: Path) -> None:
+    """Footage applies backpressure: with the worker that frees check slots dead, the run must still end."""
+    config = RunConfig(
+        source_url=str(cached_scene(SceneSpec(duration=30.0, events=()), "mp4")),
+        condition="is there a red square?",
+        interval_seconds=1.0,
+        concurrency=1,
+        source=SourceOptions(realtime=False),
+        prefilter=False,
+    )
+
+    async def main() -> tuple[RunResult, Collect]:
+        registry = SourceRegistry(settings)
+        judge = build_judge(settings)
+        sink = BrokenSink()
+        try:
+            run = Run("run_broken", config, judge=judge, registry=registry, sink=sink)
+            return await asyncio.wait_for(run.run(), 60), sink
+        finally:
+            registry.stop_all()
+            await judge.aclose()
+
+    result, sink = asyncio.run(main())
+    assert result.reason is StopReason.INTERNAL_ERROR
+    assert "database is gone" in result.detail
+    assert len(sink.samples) == 2

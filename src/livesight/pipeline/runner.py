@@ -233,6 +233,8 @@ class Run:
         self.source, sub = self.registry.acquire(self.config.source_url, loop, self.config.source)
         applier = asyncio.create_task(self._apply_checks(), name=f"{self.run_id}:checks")
         reviewer = asyncio.create_task(self._apply_reviews(), name=f"{self.run_id}:reviews")
+        for worker in (applier, reviewer):
+            worker.add_done_callback(self._on_worker_done)
         ended_normally = False
         try:
             while self._stop is None:
@@ -275,6 +277,15 @@ class Run:
         reason, detail = self._stop
         log.info("run %s ended: %s (%s)", self.run_id, reason.value, detail)
         return RunResult(reason, detail, self.stats)
+
+    def _on_worker_done(self, worker: asyncio.Task[None]) -> None:
+        """Results are applied in order by two workers; if one dies the run cannot go on, and must not
+        wait forever for a slot only that worker would free: it ends FAILED with the reason."""
+        if worker.cancelled() or worker.exception() is None or self._cancelled.is_set():
+            return
+        exc = worker.exception()
+        log.error("run %s: %s failed", self.run_id, worker.get_name(), exc_info=exc)
+        self.stop(StopReason.INTERNAL_ERROR, f"applying results failed: {type(exc).__name__}: {exc}")
 
     async def _next_batch(self, sub: Any) -> list[Any]:
         getter = asyncio.ensure_future(sub.get_batch())
@@ -389,12 +400,28 @@ class Run:
         if self._slots.locked() and self._policy() is DropPolicy.DROP_OLDEST:
             self.stats.checks_dropped += 1  # live: the model cannot keep up; skip rather than lag
             return None
-        await self._slots.acquire()  # footage: wait for a slot, lose nothing
+        if not await self._acquire_slot():  # footage: wait for a slot, lose nothing
+            return None
         task = asyncio.create_task(make(), name=f"{self.run_id}:check@{frame.session_time:.2f}")
         self._check_tasks.add(task)
         task.add_done_callback(self._check_tasks.discard)
         self._checks.put_nowait(task)
         return task
+
+    async def _acquire_slot(self) -> bool:
+        """A slot for one more outstanding check, unless the run is cancelled while waiting."""
+        acquire = asyncio.ensure_future(self._slots.acquire())
+        cancelled = asyncio.ensure_future(self._cancelled.wait())
+        await asyncio.wait({acquire, cancelled}, return_when=asyncio.FIRST_COMPLETED)
+        cancelled.cancel()
+        if acquire.done() and not acquire.cancelled():
+            return True
+        acquire.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await acquire
+        if not acquire.cancelled():
+            self._slots.release()  # acquired in the same step the run was cancelled: hand it back
+        return False
 
     def _policy(self) -> DropPolicy:
         return DropPolicy.DROP_OLDEST if self.config.source.realtime else DropPolicy.BLOCK
