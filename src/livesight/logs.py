@@ -8,13 +8,18 @@ from livesight.sources.urls import redact_text
 
 
 class RedactingFilter(logging.Filter):
-    """Removes ``user:password@`` from URLs in any log record, ours or FFmpeg's."""
+    """Removes ``user:password@`` and secret query values from URLs in any log record, ours or FFmpeg's,
+    in its message and in the traceback it carries."""
+
+    _formatter = logging.Formatter()
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
         cleaned = redact_text(message)
         if cleaned != message:
             record.msg, record.args = cleaned, None
+        if record.exc_info and not record.exc_text:  # formatters reuse ``exc_text`` once it is set
+            record.exc_text = redact_text(self._formatter.formatException(record.exc_info))
         return True
 
 

@@ -168,6 +168,9 @@ class Settings(BaseSettings):
     prefilter_max_staleness_seconds: float = Field(
         default=120.0, gt=0, description="A reused verdict is never older than this: the model looks again."
     )
+    session_prefilter: bool = Field(
+        default=True, description="Sessions' rapid review skips chunks whose picture has not changed."
+    )
     max_model_calls_per_hour: int | None = Field(
         default=None, ge=1, description="Per run: past this many model calls an hour the interval stretches."
     )

@@ -123,7 +123,7 @@ def test_model_faults_never_kill_the_run(settings: Settings, vlm: VLMTestServer)
 
 def test_a_chunk_the_model_failed_on_is_tried_again(settings: Settings, vlm: VLMTestServer, tmp_path: Path) -> None:
     spec = SceneSpec(duration=12.0, events=((2.0, 6.0),))
-    vlm.add_faults({"kind": "status", "status": 503, "count": 3})  # the judge gives up on the first chunk…
+    vlm.add_faults({"kind": "status", "status": 503, "count": 2})  # the judge gives up on the first chunk…
     config = RunConfig(
         source_url=str(cached_scene(spec, "mp4")),
         review_query="red square",

@@ -186,3 +186,30 @@ def test_a_run_whose_results_cannot_be_applied_fails_instead_of_hanging(settings
     assert result.reason is StopReason.INTERNAL_ERROR
     assert "database is gone" in result.detail
     assert len(sink.samples) == 2
+
+
+@pytest.mark.parametrize("prefilter", [True, False])
+def test_rapid_review_skips_unchanged_chunks_and_still_finds_every_appearance(
+    settings: Settings, tmp_path: Path, prefilter: bool
+) -> None:
+    """The square is visible 15–45 s and 62–66 s: chunks 2 and 3 show no change (the square just stays)
+    and are not sent with the gate on, yet the first appearance stays one event and the second is found."""
+    spec = SceneSpec(duration=80.0, events=((15.0, 45.0), (62.0, 66.0)))
+    config = RunConfig(
+        source_url=str(cached_scene(spec, "mp4")),
+        review_query="report every red square you see",
+        source=SourceOptions(realtime=False),
+        prefilter=prefilter,
+    )
+    result, sink = asyncio.run(_run(settings, config, tmp_path))
+    assert result.reason is StopReason.SOURCE_ENDED
+    assert [round(e.stream_time) for e in sink.found] == [15, 62]
+    assert [a[0] for a in sink.analysed] == list(range(8)) and all(ok for _, _, ok in sink.analysed)
+    stats = result.stats
+    if prefilter:
+        # Reviewed: 0 (first), 1 (appears), 4 (leaves), 6 (appears and leaves); skipped: 2, 3, 5, 7.
+        assert (stats.chunks_analysed, stats.chunks_skipped, stats.model_calls) == (4, 4, 4)
+        assert 4 * 9 <= stats.frames_skipped <= 4 * 10  # the frames kept for those chunks' reviews
+        assert stats.gate is not None and stats.gate["unchanged"] >= stats.frames_skipped
+    else:
+        assert (stats.chunks_analysed, stats.chunks_skipped, stats.model_calls) == (8, 0, 8)

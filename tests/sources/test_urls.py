@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -40,3 +41,23 @@ def test_redact_removes_credentials_and_secret_params() -> None:
     assert "s3cret" not in cleaned and "quality=hd" in cleaned
     assert redact_text("failed to open rtsp://a:b@cam/x: 401") == "failed to open rtsp://***@cam/x: 401"
     assert platform_of("https://www.twitch.tv/x") == "twitch" and platform_of("rtsp://h/x") == "rtsp"
+
+
+def test_redact_text_also_hides_secret_query_values() -> None:
+    text = "403 for https://cdn/live.m3u8?quality=hd&Token=abc123&sig=ff'; again at ?key=k9"
+    assert redact_text(text) == "403 for https://cdn/live.m3u8?quality=hd&Token=***&sig=***'; again at ?key=***"
+
+
+def test_log_records_and_their_tracebacks_are_redacted() -> None:
+    import logging
+
+    from livesight.logs import RedactingFilter
+
+    try:
+        raise ConnectionError("cannot open rtsp://admin:hunter2@cam/s?token=t0k")
+    except ConnectionError:
+        record = logging.LogRecord("x", logging.ERROR, __file__, 1, "opening %s", ("rtsp://u:pw@cam",), sys.exc_info())
+    assert RedactingFilter().filter(record)
+    shown = logging.Formatter().format(record)
+    assert "hunter2" not in shown and "t0k" not in shown and "pw@" not in shown
+    assert "rtsp://***@cam/s?token=***" in shown and "opening rtsp://***@cam" in shown

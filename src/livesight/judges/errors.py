@@ -10,6 +10,7 @@ from livesight.errors import LiveSightError
 from livesight.types import Usage
 
 __all__ = [
+    "FATAL_JUDGE_ERRORS",
     "TRANSIENT_ERRORS",
     "JudgeAuthError",
     "JudgeBadResponse",
@@ -157,3 +158,7 @@ class JudgeNotConfigured(JudgeError):
 
 #: Errors worth retrying: the same request may well succeed a moment later.
 TRANSIENT_ERRORS: tuple[type[JudgeError], ...] = (JudgeTimeout, JudgeRateLimited, JudgeUnavailable)
+
+
+#: The errors that no retry or wait fixes: a run that meets one fails with its message.
+FATAL_JUDGE_ERRORS: tuple[type[JudgeError], ...] = (JudgeAuthError, JudgeNotConfigured, JudgeRequestRejected)

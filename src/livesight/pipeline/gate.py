@@ -28,6 +28,7 @@ import numpy.typing as npt
 if TYPE_CHECKING:
     import av
 
+    from livesight.settings import Settings
     from livesight.types import Frame
 
 __all__ = [
@@ -61,6 +62,14 @@ class GateConfig:
             raise ValueError("max staleness must be positive")
         if self.width < 8:
             raise ValueError("the gate's thumbnail needs at least 8 pixels of width")
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> GateConfig:
+        """The gate's tuning from the process settings (``LIVESIGHT_PREFILTER_*``)."""
+        return cls(
+            sensitivity=settings.prefilter_sensitivity,
+            max_staleness_seconds=settings.prefilter_max_staleness_seconds,
+        )
 
     @property
     def pixel_threshold(self) -> float:

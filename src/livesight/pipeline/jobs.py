@@ -28,8 +28,8 @@ from livesight.pipeline.runner import ChunkAnalysis, Resume, Run, RunConfig, Run
 from livesight.pipeline.sinks import StoreSink
 from livesight.pipeline.stats import RunStats
 from livesight.rules import StopReason, TriggerRule, job_status_for, make_event, new_id
-from livesight.settings import Settings
 from livesight.sources.hub import SourceOptions
+from livesight.sources.urls import redact
 from livesight.store.records import EventRecord, JobRecord
 from livesight.types import Chunk, Event, Gap, InputMode, Sample, Verdict
 
@@ -101,14 +101,6 @@ class DigestSpec:
 
     def config(self) -> dict[str, Any]:
         return {k: v for k, v in asdict(self).items() if k not in ("stream_url", "webhook_url")}
-
-
-def gate_config(settings: Settings) -> GateConfig:
-    """The change gate's tuning from the process settings."""
-    return GateConfig(
-        sensitivity=settings.prefilter_sensitivity,
-        max_staleness_seconds=settings.prefilter_max_staleness_seconds,
-    )
 
 
 def job_stats(stats: RunStats, reason: str | None, health: Any = None) -> dict[str, Any]:
@@ -204,7 +196,7 @@ class JobManager(RunManager):
             frame_long_side=self.settings.frame_long_side,
             jpeg_quality=self.settings.jpeg_quality,
             prefilter=spec.enable_prefilter,
-            gate=gate_config(self.settings),
+            gate=GateConfig.from_settings(self.settings),
             max_model_calls_per_hour=spec.max_model_calls_per_hour or self.settings.max_model_calls_per_hour,
         )
 
@@ -226,6 +218,7 @@ class JobManager(RunManager):
             chunk_seconds=window,
             review_frames=max(1, min(60, round(window / spec.capture_interval_seconds))),
             source=SourceOptions(realtime=True),
+            prefilter=False,  # every window gets its digest, changed or not
             concurrency=self.settings.model_concurrency,
             frame_long_side=self.settings.frame_long_side,
             jpeg_quality=self.settings.jpeg_quality,
@@ -383,7 +376,7 @@ class _JobSink(StoreSink):
             {
                 "job_id": self.job.id,
                 "status": "running",
-                "stream_url": self.job.stream_url,
+                "stream_url": redact(self.job.stream_url),
                 "condition": self.job.condition,
             },
         )

@@ -25,10 +25,11 @@ from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from livesight.judges import Judge
-from livesight.judges.errors import JudgeAuthError, JudgeError, JudgeNotConfigured, JudgeRequestRejected
+from livesight.judges.errors import FATAL_JUDGE_ERRORS, JudgeError
 from livesight.pipeline.budget import CallBudget
 from livesight.pipeline.chunker import Chunker, PendingChunk, write_chunk
 from livesight.pipeline.gate import ChangeGate, GateConfig, frame_thumbnail
+from livesight.pipeline.review import ChunkAnalysis, ChunkReviewer
 from livesight.pipeline.sampler import Sampler, encode_images
 from livesight.pipeline.stats import RunStats
 from livesight.rules import StopReason, TriggerRule, TriggerState, make_event, new_id
@@ -42,8 +43,6 @@ from livesight.types import (
     Frame,
     Gap,
     InputMode,
-    JudgeImage,
-    Review,
     Sample,
     Usage,
     Verdict,
@@ -51,8 +50,7 @@ from livesight.types import (
 
 log = logging.getLogger(__name__)
 
-# The judges' errors that no retry fixes: the run fails with their message.
-_FATAL_JUDGE_ERRORS = (JudgeAuthError, JudgeNotConfigured, JudgeRequestRejected)
+__all__ = ["ChunkAnalysis", "Resume", "Run", "RunConfig", "RunResult", "RunSink", "resume_point"]
 
 
 @dataclass(frozen=True)
@@ -102,18 +100,6 @@ class _Outcome:
 
 class _ReferenceLost(Exception):
     """The judged check a skipped check point waited for was dropped."""
-
-
-@dataclass(frozen=True)
-class ChunkAnalysis:
-    """The review of one chunk: how many events, the judge's summary, and the frames it saw."""
-
-    chunk: Chunk
-    analysis_id: str
-    event_count: int
-    ok: bool
-    summary: str = ""
-    images: tuple[JudgeImage, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -199,17 +185,15 @@ class Run:
         self.source: SharedSource | None = None
         self._cancelled = asyncio.Event()
         self._stop: tuple[StopReason, str] | None = None
-        self._semaphore = asyncio.Semaphore(max(1, config.concurrency))
+        self.model_slots = asyncio.Semaphore(max(1, config.concurrency))  # model requests at once
         # Checks launched but not yet applied; past this, live runs drop new checks.
         self._slots = asyncio.Semaphore(max(2, config.concurrency * 2))
         self._checks: asyncio.Queue[asyncio.Task[_Outcome] | None] = asyncio.Queue()
-        self._reviews: asyncio.Queue[asyncio.Task[tuple[ChunkAnalysis, list[Event]]] | None] = asyncio.Queue()
         self._check_tasks: set[asyncio.Task[_Outcome]] = set()
-        self._writes: dict[int, asyncio.Task[Chunk]] = {}
-        self._review_frames: dict[int, list[Frame]] = {}
-        self._evidence: dict[str, str | None] = {}
-        self._open_labels: dict[str, float] = {}  # label → end of its event in the last reviewed chunk
-        self._closed_chunks: list[PendingChunk] = []
+        self.writes: dict[int, asyncio.Task[Chunk]] = {}  # chunk index → its recording, written in a thread
+        self.reviewer = (
+            ChunkReviewer(self, ChangeGate(config.gate) if config.prefilter else None) if config.review_query else None
+        )
         self._next_check: float = self._offset
         self._started = False
 
@@ -232,8 +216,10 @@ class Run:
         loop = asyncio.get_running_loop()
         self.source, sub = self.registry.acquire(self.config.source_url, loop, self.config.source)
         applier = asyncio.create_task(self._apply_checks(), name=f"{self.run_id}:checks")
-        reviewer = asyncio.create_task(self._apply_reviews(), name=f"{self.run_id}:reviews")
-        for worker in (applier, reviewer):
+        workers = [applier]
+        if self.reviewer is not None:
+            workers.append(asyncio.create_task(self.reviewer.apply(), name=f"{self.run_id}:reviews"))
+        for worker in workers:
             worker.add_done_callback(self._on_worker_done)
         ended_normally = False
         try:
@@ -269,8 +255,7 @@ class Run:
         finally:
             self.registry.release(self.source, sub)
             await self._finish(
-                applier,
-                reviewer,
+                workers,
                 drain=self._stop is not None and self._stop[0] in (StopReason.SOURCE_ENDED, StopReason.SOURCE_FAILED),
             )
         assert self._stop is not None
@@ -322,9 +307,9 @@ class Run:
             self._close_chunk(closed)
 
     def _close_chunk(self, chunk: PendingChunk) -> None:
-        self._writes[chunk.index] = asyncio.create_task(self._write(chunk), name=f"{self.run_id}:chunk{chunk.index}")
-        if self.config.review_query:
-            self._closed_chunks.append(chunk)
+        self.writes[chunk.index] = asyncio.create_task(self._write(chunk), name=f"{self.run_id}:chunk{chunk.index}")
+        if self.reviewer is not None:
+            self.reviewer.chunk_closed(chunk)
 
     async def _write(self, pending: PendingChunk) -> Chunk:
         path: str | None = None
@@ -354,9 +339,8 @@ class Run:
                 await self.sink.gap(self, gap)
             await self.sink.started(self)
         self.sampler.add(frame)
-        if self.config.review_query:
-            self._collect_review_frame(frame)
-            self._launch_ready_reviews(frame.session_time)
+        if self.reviewer is not None:
+            self.reviewer.add_frame(frame)
         if self.config.condition and frame.session_time + 1e-6 >= self._next_check:
             interval = self.config.interval_seconds
             # Stay on the grid 0, I, 2I, …; after a stall resume at the next grid point, never in a burst.
@@ -429,7 +413,7 @@ class Run:
     async def _check(self, frame: Frame) -> _Outcome:
         sample = await self.sampler.sample(frame)
         assert self.judge is not None and self.config.condition is not None
-        async with self._semaphore:
+        async with self.model_slots:
             try:
                 return _Outcome(sample, await self.judge.check(self.config.condition, sample))
             except JudgeError as exc:
@@ -474,7 +458,7 @@ class Run:
                     self.gate.forget()  # nothing to reuse: the next check point is judged
                     self._reference = None
                 log.warning("run %s: check at %.2fs failed: %s", self.run_id, sample.session_time, outcome)
-                if isinstance(outcome, _FATAL_JUDGE_ERRORS):
+                if isinstance(outcome, FATAL_JUDGE_ERRORS):
                     self._stop = (StopReason.JUDGE_FAILED, str(outcome))
                     self._cancelled.set()
                 await self.sink.checked(self, sample, None, False)
@@ -524,7 +508,7 @@ class Run:
             pts_offset=sample.pts_time - sample.session_time,
             analysis_id=new_id("ana"),
         )
-        frame_path = await self._save_evidence(event.event_id, sample.images[-1].jpeg)
+        frame_path = await self.save_evidence(event.event_id, sample.images[-1].jpeg)
         data = {
             "condition": self.config.condition,
             "triggered": True,
@@ -539,7 +523,7 @@ class Run:
         self.stats.events += 1
         await self.sink.events(self, [event], [data])
 
-    async def _save_evidence(self, event_id: str, jpeg: bytes) -> str | None:
+    async def save_evidence(self, event_id: str, jpeg: bytes) -> str | None:
         if self.recordings_dir is None:
             return None
         path = self.recordings_dir / "evidence" / f"{event_id}.jpg"
@@ -551,138 +535,22 @@ class Run:
 
         return await asyncio.to_thread(write)
 
-    # -- rapid review ---------------------------------------------------------------------------
-    def _collect_review_frame(self, frame: Frame) -> None:
-        span = self.chunker.span_at(frame.session_time)
-        if span is None:
-            return
-        frames = self._review_frames.setdefault(span.index, [])
-        step = self.config.chunk_seconds / max(1, self.config.review_frames)
-        if not frames or frame.session_time - frames[-1].session_time >= step - 1e-3:
-            frames.append(frame)
-
-    def _launch_ready_reviews(self, now: float | None) -> None:
-        while self._closed_chunks and (now is None or self._closed_chunks[0].end_time <= now + 1e-6):
-            chunk = self._closed_chunks.pop(0)
-            frames = self._review_frames.pop(chunk.index, [])
-            self._reviews.put_nowait(asyncio.create_task(self._review(chunk, frames)))
-
-    async def _review(self, chunk: PendingChunk, frames: list[Frame]) -> tuple[ChunkAnalysis, list[Event]]:
-        """Analyse one chunk with the review query; events are handed on in chunk order."""
-        assert self.judge is not None and self.config.review_query is not None
-        analysis_id = new_id("ana")
-        recorded = await self._writes[chunk.index]
-        events: list[Event] = []
-        ok = True
-        summary = ""
-        images: tuple[JudgeImage, ...] = ()
-        if frames:
-            images = await encode_images(frames, [self.config.frame_long_side] * len(frames), self.config.jpeg_quality)
-            try:
-                review = await self._review_with_retries(chunk, images)
-                summary = review.summary
-            except JudgeError as exc:
-                ok = False
-                log.warning("run %s: review of chunk %d failed: %s", self.run_id, chunk.index, exc)
-                if isinstance(exc, _FATAL_JUDGE_ERRORS) and self._stop is None:
-                    self._stop = (StopReason.JUDGE_FAILED, str(exc))
-                    self._cancelled.set()
-            else:
-                for found in review.events:
-                    events.append(
-                        make_event(
-                            type=found.type,
-                            label=found.label,
-                            description=found.description,
-                            severity=found.severity,
-                            confidence=found.confidence,
-                            chunk_index=chunk.index,
-                            chunk_id=chunk.chunk_id,
-                            chunk_start=chunk.start_time,
-                            chunk_relative_time=found.start,
-                            pts_offset=chunk.pts_offset,
-                            analysis_id=analysis_id,
-                            duration=max(0.0, found.end - found.start),
-                        )
-                    )
-        for event in events:
-            # The thumbnail of an event: the judged frame nearest to its start.
-            nearest = min(images, key=lambda i: abs(i.session_time - event.stream_time))
-            self._evidence[event.event_id] = await self._save_evidence(event.event_id, nearest.jpeg)
-        analysis = ChunkAnalysis(recorded, analysis_id, len(events), ok, summary, images)
-        return analysis, events
-
-    async def _review_with_retries(self, chunk: PendingChunk, images: tuple[JudgeImage, ...]) -> Review:
-        """A chunk the model could not analyse is tried again later (the judge already retried quickly);
-        only errors that no wait fixes, or running out of tries, mark it failed."""
-        assert self.judge is not None and self.config.review_query is not None
-        duration = max(chunk.end_time - chunk.start_time, 0.0)
-        for attempt in range(1, self.config.review_attempts + 1):
-            try:
-                async with self._semaphore:
-                    review = await self.judge.review(self.config.review_query, images, chunk.start_time, duration)
-                self.stats.add_usage(review.usage)
-                return review
-            except JudgeError as exc:
-                if isinstance(exc, _FATAL_JUDGE_ERRORS) or attempt == self.config.review_attempts:
-                    raise
-                delay = self.config.review_retry_seconds * attempt
-                log.warning(
-                    "run %s: chunk %d not analysed (%s); trying again in %.0fs", self.run_id, chunk.index, exc, delay
-                )
-                await asyncio.sleep(delay)
-        raise AssertionError("unreachable")
-
-    def _drop_continuations(self, events: list[Event]) -> list[Event]:
-        """One appearance is one event: an event that picks up at the start of a chunk where an event of
-        the same label ran to the end of the previous chunk continues it, and is not reported again."""
-        step = self.config.chunk_seconds / max(1, self.config.review_frames) + 0.5
-        kept: list[Event] = []
-        ends: dict[str, float] = {}
-        for event in events:
-            key = event.label.strip().lower()
-            end = event.end_time if event.end_time is not None else event.stream_time
-            previous = self._open_labels.get(key)
-            if previous is not None and event.stream_time - previous <= step:
-                ends[key] = end
-                continue
-            kept.append(event)
-            ends[key] = end
-        self._open_labels = ends
-        return kept
-
-    async def _apply_reviews(self) -> None:
-        while (task := await self._reviews.get()) is not None:
-            analysis, events = await task
-            events = self._drop_continuations(events)
-            if events:
-                self.stats.events += len(events)
-                data = [
-                    {"query": self.config.review_query, "frame_path": self._evidence.pop(e.event_id, None)}
-                    for e in events
-                ]
-                await self.sink.events(self, events, data)
-            self.stats.chunks_analysed += analysis.ok
-            self.stats.chunks_failed += not analysis.ok
-            await self.sink.chunk_analysed(self, analysis)
-
     # -- shutdown -------------------------------------------------------------------------------
-    async def _finish(self, applier: asyncio.Task[None], reviewer: asyncio.Task[None], *, drain: bool) -> None:
+    async def _finish(self, workers: list[asyncio.Task[None]], *, drain: bool) -> None:
         """Record the last chunk; apply outstanding checks when the source ended, drop them otherwise."""
         last = self.chunker.finish()
         if last is not None:
             self._close_chunk(last)
-        if self.config.review_query:
-            self._launch_ready_reviews(None)
+        if self.reviewer is not None:
+            self.reviewer.close()
         if not drain:
             for task in self._check_tasks:
                 task.cancel()  # the run is over: later verdicts must not fire
         self._checks.put_nowait(None)
-        self._reviews.put_nowait(None)
-        for outcome in await asyncio.gather(applier, reviewer, return_exceptions=True):
+        for outcome in await asyncio.gather(*workers, return_exceptions=True):
             if isinstance(outcome, Exception):
                 log.error("run %s: result handling failed", self.run_id, exc_info=outcome)
-        await asyncio.gather(*self._writes.values(), return_exceptions=True)
+        await asyncio.gather(*self.writes.values(), return_exceptions=True)
 
 
 async def resume_point(

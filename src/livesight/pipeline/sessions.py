@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from livesight.delivery.broker import Message
 from livesight.metrics import RunCounters
+from livesight.pipeline.gate import GateConfig
 from livesight.pipeline.manager import RunManager
 from livesight.pipeline.runner import ChunkAnalysis, Resume, Run, RunConfig, RunResult, resume_point
 from livesight.pipeline.sinks import StoreSink
@@ -93,6 +94,8 @@ class SessionManager(RunManager):
             concurrency=self.settings.model_concurrency,
             frame_long_side=self.settings.frame_long_side,
             jpeg_quality=self.settings.jpeg_quality,
+            prefilter=self.settings.session_prefilter,
+            gate=GateConfig.from_settings(self.settings),
         )
         sink = _SessionSink(self, session, webhook_url)
         run = Run(

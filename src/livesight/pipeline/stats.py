@@ -23,7 +23,8 @@ class RunStats:
     """A run's counters.
 
     ``checks_performed`` counts checks a judge answered; ``frames_skipped`` counts check points the
-    change gate answered by reusing the last verdict; ``checks_deferred`` those a model-call budget
+    change gate answered by reusing the last verdict (and, in rapid review, the frames of chunks it did not
+    send, counted in ``chunks_skipped``); ``checks_deferred`` those a model-call budget
     postponed; ``checks_dropped`` those a live run skipped because the judge could not keep up.
     ``model_calls``/``images_sent``/tokens are what remote backends billed; ``local_calls`` counts runs
     of an in-process model (local CLIP).
@@ -38,6 +39,7 @@ class RunStats:
     chunks_recorded: int = 0
     chunks_analysed: int = 0
     chunks_failed: int = 0
+    chunks_skipped: int = 0
     events: int = 0
     gaps: int = 0
     model_calls: int = 0
@@ -67,6 +69,7 @@ class RunStats:
             "chunks_recorded",
             "chunks_analysed",
             "chunks_failed",
+            "chunks_skipped",
             "events",
             "gaps",
             "model_calls",
@@ -112,6 +115,7 @@ class RunStats:
             "chunks_recorded": self.chunks_recorded,
             "chunks_analysed": self.chunks_analysed,
             "chunks_failed": self.chunks_failed,
+            "chunks_skipped": self.chunks_skipped,
             "events": self.events,
             "gaps": self.gaps,
             "elapsed_seconds": round(self.elapsed_seconds, 3),

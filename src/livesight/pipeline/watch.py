@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 from livesight.judges import Judge, accepts_video, build_judge
-from livesight.pipeline.jobs import gate_config
+from livesight.pipeline.gate import GateConfig
 from livesight.pipeline.once import OnceResult, check_once
 from livesight.pipeline.runner import Run, RunConfig
 from livesight.pipeline.sinks import NullSink, StoreSink
@@ -103,7 +103,7 @@ async def watch_source(
             frame_long_side=settings.frame_long_side,
             jpeg_quality=settings.jpeg_quality,
             prefilter=options.prefilter,
-            gate=gate_config(settings),
+            gate=GateConfig.from_settings(settings),
             max_model_calls_per_hour=settings.max_model_calls_per_hour,
             video_clips=accepts_video(judge),
         )

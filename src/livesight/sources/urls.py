@@ -21,6 +21,7 @@ class SourceKind(enum.StrEnum):
 _PAGE_HOSTS = ("youtube.com", "youtu.be", "twitch.tv")
 _SECRET_PARAMS = {"token", "key", "api_key", "apikey", "password", "pass", "sig", "signature", "auth", "secret"}
 _USERINFO = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<userinfo>[^/@\s]+)@")
+_SECRET_QUERY = re.compile(rf"(?P<name>[?&](?:{'|'.join(sorted(_SECRET_PARAMS))})=)[^&#\s'\"<>]*", re.IGNORECASE)
 
 
 def platform_of(url: str) -> str:
@@ -94,5 +95,6 @@ def redact(url: str) -> str:
 
 
 def redact_text(text: str) -> str:
-    """Redact every ``scheme://user:pass@`` in free text (FFmpeg messages, tracebacks)."""
-    return _USERINFO.sub(r"\g<scheme>***@", text)
+    """Redact every ``scheme://user:pass@`` and secret-looking query value (``?token=…``) in free text
+    (FFmpeg messages, tracebacks), as :func:`redact` does for one URL."""
+    return _SECRET_QUERY.sub(r"\g<name>***", _USERINFO.sub(r"\g<scheme>***@", text))
