@@ -234,7 +234,7 @@ def error_code(response: httpx.Response, status: int, where: str) -> str:
     assert {k: type(error.get(k)) for k in ("code", "message", "remediation")} == dict.fromkeys(
         ("code", "message", "remediation"), str
     ), f"{where}: {error}"
-    assert error["code"] and error["message"], f"{where}: {error}"
+    assert error["code"] and error["message"] and error["remediation"], f"{where}: {error}"
     return str(error["code"])
 
 
@@ -329,7 +329,7 @@ def alice_streams(alice: httpx.Client) -> set[tuple[str, str, str]]:
 
 def body_id_routes(openapi: dict[str, Any]) -> set[tuple[str, str]]:
     """The documented routes whose request body has a ``*_id`` field, or may have: a ``$ref`` the
-    document does not define (the live-session bodies' today) hides its fields, so it counts as one."""
+    document does not define would hide its fields, so it counts as one."""
     schemas = openapi["components"]["schemas"]
     found = set()
     for path, ops in openapi["paths"].items():

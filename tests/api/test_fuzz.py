@@ -43,3 +43,24 @@ def test_no_server_errors(case: schemathesis.Case, fuzz_server: LiveServer) -> N
     if response.status_code >= 400 and content_type[0].startswith("application/json"):
         body = response.json()
         assert set(body["error"]) >= {"code", "message", "remediation"}
+
+
+def test_every_schema_reference_resolves(fuzz_server: LiveServer) -> None:
+    """A dangling ``$ref`` hides a body from client generators and from the fuzzing above."""
+    with fuzz_server.client() as client:
+        document = client.get("/openapi.json").json()
+
+    def refs(node: object) -> Iterator[str]:
+        if isinstance(node, dict):
+            if isinstance(node.get("$ref"), str):
+                yield node["$ref"]
+            for value in node.values():
+                yield from refs(value)
+        elif isinstance(node, list):
+            for value in node:
+                yield from refs(value)
+
+    found = set(refs(document))
+    names = document["components"]["schemas"]
+    assert found and all(ref.startswith("#/components/schemas/") for ref in found)
+    assert {ref.rsplit("/", 1)[-1] for ref in found} <= names.keys()

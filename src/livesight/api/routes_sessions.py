@@ -89,7 +89,9 @@ class SessionList(BaseModel):
 
 
 def _body_doc(model: type[BaseModel]) -> dict[str, Any]:
-    schema = {"$ref": f"#/components/schemas/{model.__name__}"}
+    """The request body's schema for a route that reads JSON or a form itself (:func:`read_body`)."""
+    schema = model.model_json_schema()
+    assert "$defs" not in schema, "nested models would need components of their own"
     return {
         "requestBody": {
             "required": True,

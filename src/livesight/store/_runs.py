@@ -50,7 +50,11 @@ class RunsMixin(StoreBase):
                         existing = await session.get(StreamRow, stream_id)
                         if existing is not None:
                             if owner is not None and existing.owner != owner:
-                                raise Conflict(f"stream id {stream_id!r} is taken", code="STREAM_ID_TAKEN")
+                                raise Conflict(
+                                    f"stream id {stream_id!r} is taken",
+                                    code="STREAM_ID_TAKEN",
+                                    remediation="Choose another stream_id, or leave it out to have one made.",
+                                )
                             return stream_record(existing)
                     row = StreamRow(
                         id=stream_id or new_id("str"),
