@@ -2,6 +2,7 @@
 
     python benchmarks/gate.py                 # 320x180 @ 2 fps, one hour, intervals 10 s and 2 s
     python benchmarks/gate.py --interval 10   # one interval only
+    python benchmarks/gate.py --review        # sessions' rapid review: every 10 s chunk, or gated
 
 The scene (generated once with PyAV and cached under $TMPDIR/livesight-scenes) is the test scene: a grey
 picture whose only motion is a small marker and a frame counter, with a red square visible during a few
@@ -9,6 +10,11 @@ stretches (the events, 6 s to 2 min long). It is replayed as fast as it decodes 
 (decode, chunk and record, sample, gate, judge, trigger rules), once checking at every interval and once
 with the change gate, both judged by the test VLM (``python -m livesight.testing.vlm_server`` in its own
 process, so its CPU is measured apart from the pipeline's).
+
+With ``--review`` the same comparison is made for sessions' rapid review (one request per 10 s chunk
+with 10 frames, the query "report every red square you see"): every chunk sent, against the gate
+skipping unchanged chunks; an event is found when a reported event starts inside it (or within one
+chunk before it: review frames are a second apart).
 
 Prints, per run: model calls, check points judged and skipped, events found and missed (an event is found
 when a trigger falls inside it, or within one interval after it), CPU seconds of the pipeline process and
@@ -40,6 +46,7 @@ from livesight.sources.hub import SourceOptions, SourceRegistry
 from livesight.testing.scene import SceneSpec, cached_scene
 
 CONDITION = "is there a red square?"
+QUERY = "report every red square you see"
 EVENTS = ((300.0, 330.0), (1210.0, 1216.0), (1800.0, 1860.0), (2703.0, 2715.0), (3300.0, 3420.0))
 SCENE = SceneSpec(width=320, height=180, fps=2, duration=3600.0, events=EVENTS, square=50, segment_seconds=10.0)
 
@@ -81,19 +88,22 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
 
 
-async def one_run(source: str, base_url: str, interval: float, prefilter: bool, model_pid: int, tmp: Path) -> Row:
+async def one_run(
+    source: str, base_url: str, interval: float, prefilter: bool, model_pid: int, tmp: Path, review: bool
+) -> Row:
     settings = Settings(data_dir=tmp, model_concurrency=4)
     registry = SourceRegistry(settings)
     judge = OpenAICompatibleJudge(base_url, None, "livesight-test-vlm")
     sink = Triggers()
+    what = {"review_query": QUERY, "chunk_seconds": interval} if review else {"condition": CONDITION}
     config = RunConfig(
         source_url=source,
-        condition=CONDITION,
         interval_seconds=interval,
         rule=TriggerRule(max_triggers=None, once_per_appearance=True),
         source=SourceOptions(realtime=False),
         prefilter=prefilter,
         concurrency=4,
+        **what,  # type: ignore[arg-type]
     )
     model_cpu, cpu, wall = cpu_seconds(model_pid), time.process_time(), time.perf_counter()
     try:
@@ -103,13 +113,16 @@ async def one_run(source: str, base_url: str, interval: float, prefilter: bool, 
         registry.stop_all()
         await judge.aclose()
     stats = result.stats
-    found = [e for e in EVENTS if any(e[0] <= t < e[1] + interval for t in sink.times)]
+    if review:  # a review event starts at the first review frame showing the square
+        found = [e for e in EVENTS if any(e[0] - interval <= t < e[1] for t in sink.times)]
+    else:
+        found = [e for e in EVENTS if any(e[0] <= t < e[1] + interval for t in sink.times)]
     return Row(
-        mode="gated" if prefilter else "fixed-interval",
+        mode=("gated" if prefilter else "every chunk" if review else "fixed-interval"),
         interval=interval,
         model_calls=stats.model_calls,
-        judged=stats.checks_performed,
-        skipped=stats.frames_skipped,
+        judged=stats.chunks_analysed if review else stats.checks_performed,
+        skipped=stats.chunks_skipped if review else stats.frames_skipped,
         found=found,
         cpu=time.process_time() - cpu,
         model_cpu=cpu_seconds(model_pid) - model_cpu,
@@ -135,8 +148,9 @@ def table(rows: list[Row]) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--interval", type=float, action="append", help="seconds between checks (repeatable)")
+    parser.add_argument("--review", action="store_true", help="rapid review of 10 s chunks instead of checks")
     args = parser.parse_args()
-    intervals = args.interval or [10.0, 2.0]
+    intervals = args.interval or ([10.0] if args.review else [10.0, 2.0])
     started = time.perf_counter()
     source = str(cached_scene(SCENE, "mp4"))
     print(f"scene: {SCENE.width}x{SCENE.height} @ {SCENE.fps} fps, {SCENE.duration / 60:g} min, {source}")
@@ -160,7 +174,9 @@ def main() -> int:
             for interval in intervals:
                 for prefilter in (False, True):
                     tmp = Path(scratch) / f"{interval:g}-{prefilter}"
-                    rows.append(asyncio.run(one_run(source, base_url, interval, prefilter, server.pid, tmp)))
+                    rows.append(
+                        asyncio.run(one_run(source, base_url, interval, prefilter, server.pid, tmp, args.review))
+                    )
     finally:
         server.terminate()
         server.wait(timeout=10)
@@ -170,8 +186,8 @@ def main() -> int:
         ratio = fixed.model_calls / max(1, gated.model_calls)
         lost = [e for e in fixed.found if e not in gated.found]
         print(
-            f"interval {fixed.interval:g}s: {ratio:.1f}x fewer model calls with the gate; "
-            f"events fixed-interval found but the gate missed: {lost or 'none'}"
+            f"{'chunk' if args.review else 'interval'} {fixed.interval:g}s: {ratio:.1f}x fewer model calls with the "
+            f"gate; events {fixed.mode} found but the gate missed: {lost or 'none'}"
         )
         if gated.gate:
             decisions = ", ".join(f"{k} {v}" for k, v in gated.gate.items() if k != "last_changed_fraction")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
 
@@ -81,3 +82,15 @@ def test_parameter_set_detection() -> None:
     sps = b"\x00\x00\x00\x01\x67\x42"
     idr = b"\x00\x00\x00\x01\x65\x88"
     assert has_parameter_sets(sps + idr, "h264") and not has_parameter_sets(idr, "h264")
+
+
+def test_a_long_run_keeps_only_the_latest_spans() -> None:
+    """Days of chunks must not pile up in memory: span lookups only need the recent ones."""
+    packets, _ = _encode("libx264", 2.0, gop=5)  # four keyframes
+    keyframes = [p for p in packets if p.is_keyframe]
+    chunker = Chunker(chunk_seconds=1.0)
+    for n in range(500):  # 500 one-second chunks
+        chunker.add(replace(keyframes[n % len(keyframes)], session_time=float(n)))
+    assert 0 < len(chunker.spans) <= 64
+    span = chunker.span_at(498.5)
+    assert span is not None and span.index == 498

@@ -213,3 +213,26 @@ def test_rapid_review_skips_unchanged_chunks_and_still_finds_every_appearance(
         assert stats.gate is not None and stats.gate["unchanged"] >= stats.frames_skipped
     else:
         assert (stats.chunks_analysed, stats.chunks_skipped, stats.model_calls) == (8, 0, 8)
+
+
+@pytest.mark.parametrize("review", [False, True])
+def test_a_run_lets_go_of_each_chunk_once_it_is_recorded(settings: Settings, tmp_path: Path, review: bool) -> None:
+    config = RunConfig(
+        source_url=str(cached_scene(SceneSpec(duration=40.0, events=()), "mp4")),
+        review_query="report every red square you see" if review else None,
+        source=SourceOptions(realtime=False),
+    )
+
+    async def main() -> Run:
+        registry = SourceRegistry(settings)
+        judge = build_judge(settings) if review else None
+        try:
+            run = Run("run_mem", config, judge=judge, registry=registry, sink=Collect(), recordings_dir=tmp_path)
+            assert (await run.run()).stats.chunks_recorded == 4
+            return run
+        finally:
+            registry.stop_all()
+            if judge is not None:
+                await judge.aclose()
+
+    assert asyncio.run(main()).writes == {}

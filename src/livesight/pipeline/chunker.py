@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import cast
@@ -16,6 +17,7 @@ log = logging.getLogger(__name__)
 
 # Codecs an HLS player takes in MPEG-TS as they are; anything else is re-encoded to H.264.
 REMUX_CODECS = {"h264", "hevc"}
+_SPANS_KEPT = 64
 
 
 @dataclass
@@ -54,7 +56,9 @@ class Chunker:
         self._resumed = first_index > 0  # the first chunk after a restart follows a break
         self._last_time = 0.0
         self._frame_duration = 0.04
-        self.spans: list[ChunkSpan] = []
+        # The latest chunks, for :meth:`span_at` (results arrive a little after their frames); bounded, as
+        # a run may go on for days.
+        self.spans: deque[ChunkSpan] = deque(maxlen=_SPANS_KEPT)
 
     def add(self, packet: EncodedPacket) -> PendingChunk | None:
         """Add a packet; returns the chunk it closed, if any."""

@@ -24,7 +24,7 @@ from livesight.judges import Judge, accepts_video
 from livesight.metrics import RunCounters
 from livesight.pipeline.gate import GateConfig
 from livesight.pipeline.manager import RunManager
-from livesight.pipeline.runner import ChunkAnalysis, Resume, Run, RunConfig, RunResult, resume_point
+from livesight.pipeline.runner import ChunkAnalysis, Resume, Run, RunConfig, resume_point
 from livesight.pipeline.sinks import StoreSink
 from livesight.pipeline.stats import RunStats
 from livesight.rules import StopReason, TriggerRule, job_status_for, make_event, new_id
@@ -162,14 +162,6 @@ class JobManager(RunManager):
                     stats={**job.stats, "reason": "server_restarted", "error": f"could not resume: {exc}"},
                 )
 
-    async def shutdown(self) -> None:
-        """Stop every run cleanly: each ends ``stopped`` with reason ``cancelled``."""
-        for _, run in list(self._runs.values()):
-            run.cancel()
-        tasks = [t for t, _ in self._runs.values()]
-        if tasks:
-            await asyncio.wait(tasks, timeout=15)
-
     # -- jobs --------------------------------------------------------------------------------
     async def create(
         self, spec: MonitorSpec, owner: str | None, delivery_mode: Literal["webhook", "sse", "polling"]
@@ -263,13 +255,7 @@ class JobManager(RunManager):
             await asyncio.wait_for(asyncio.shield(task), timeout=15)
 
     async def _supervise(self, job: JobRecord, run: Run, sink: _JobSink) -> None:
-        try:
-            result = await run.run()
-        except asyncio.CancelledError:
-            result = RunResult(StopReason.CANCELLED, "server shutting down", run.stats)
-        except Exception as exc:  # a bug must end the job visibly, never leave it "running"
-            log.exception("job %s crashed", job.id)
-            result = RunResult(StopReason.INTERNAL_ERROR, f"internal error: {type(exc).__name__}", run.stats)
+        result = await self.outcome(run, f"job {job.id}")
         status = job_status_for(result.reason)
         stats = job_stats(result.stats, result.reason.value, run.health)
         if status.value == "failed":

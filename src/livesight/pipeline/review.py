@@ -131,7 +131,7 @@ class ChunkReviewer:
         """Analyse one chunk with the review query; events are handed on in chunk order by :meth:`apply`."""
         run = self.run
         analysis_id = new_id("ana")
-        recorded = await run.writes[chunk.index]
+        recorded = await run.writes.pop(chunk.index)
         decoded_at = frames[-1].decoded_at if frames else None
         if unchanged:
             return ChunkAnalysis(recorded, analysis_id, 0, True, _UNCHANGED, skipped=True, decoded_at=decoded_at), []

@@ -10,12 +10,16 @@ it. A reused verdict is applied to the trigger rule exactly like a fresh one —
 judge would have said about the unchanged picture, so appearances, cooldown and "every positive check"
 behave as with fixed-interval checking — but it counts in ``frames_skipped``, not ``checks_performed``,
 and costs nothing. A trigger fired by a reused verdict carries the current frame as its evidence.
+
+Rapid review (sessions and digests: one judge request per closed chunk) is :mod:`.review`'s
+:class:`~livesight.pipeline.review.ChunkReviewer`, which the run feeds frames and closed chunks.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import Callable, Coroutine, Sequence
@@ -190,7 +194,7 @@ class Run:
         self._slots = asyncio.Semaphore(max(2, config.concurrency * 2))
         self._checks: asyncio.Queue[asyncio.Task[_Outcome] | None] = asyncio.Queue()
         self._check_tasks: set[asyncio.Task[_Outcome]] = set()
-        self.writes: dict[int, asyncio.Task[Chunk]] = {}  # chunk index → its recording, written in a thread
+        self.writes: dict[int, asyncio.Task[Chunk]] = {}  # chunk index → its recording, until it is done
         self.reviewer = (
             ChunkReviewer(self, ChangeGate(config.gate) if config.prefilter else None) if config.review_query else None
         )
@@ -307,9 +311,15 @@ class Run:
             self._close_chunk(closed)
 
     def _close_chunk(self, chunk: PendingChunk) -> None:
-        self.writes[chunk.index] = asyncio.create_task(self._write(chunk), name=f"{self.run_id}:chunk{chunk.index}")
+        write = asyncio.create_task(self._write(chunk), name=f"{self.run_id}:chunk{chunk.index}")
+        self.writes[chunk.index] = write
         if self.reviewer is not None:
-            self.reviewer.chunk_closed(chunk)
+            self.reviewer.chunk_closed(chunk)  # its review takes the write from ``writes``
+        else:
+            write.add_done_callback(functools.partial(self._written, chunk.index))
+
+    def _written(self, index: int, _write: asyncio.Task[Chunk]) -> None:
+        self.writes.pop(index, None)
 
     async def _write(self, pending: PendingChunk) -> Chunk:
         path: str | None = None

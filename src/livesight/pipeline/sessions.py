@@ -18,9 +18,9 @@ from livesight.delivery.broker import Message
 from livesight.metrics import RunCounters
 from livesight.pipeline.gate import GateConfig
 from livesight.pipeline.manager import RunManager
-from livesight.pipeline.runner import ChunkAnalysis, Resume, Run, RunConfig, RunResult, resume_point
+from livesight.pipeline.runner import ChunkAnalysis, Resume, Run, RunConfig, resume_point
 from livesight.pipeline.sinks import StoreSink
-from livesight.rules import StopReason, session_status_for
+from livesight.rules import session_status_for
 from livesight.sources.hub import SourceOptions
 from livesight.store.records import EventRecord, SessionRecord
 from livesight.types import Event
@@ -57,13 +57,6 @@ class SessionManager(RunManager):
                     error=f"could not resume after a restart: {exc}",
                     ended_at=datetime.now(UTC),
                 )
-
-    async def shutdown(self) -> None:
-        for _, run in list(self._runs.values()):
-            run.cancel()
-        tasks = [t for t, _ in self._runs.values()]
-        if tasks:
-            await asyncio.wait(tasks, timeout=30)
 
     async def start(
         self,
@@ -130,13 +123,7 @@ class SessionManager(RunManager):
         return "ended"
 
     async def _supervise(self, session: SessionRecord, run: Run) -> None:
-        try:
-            result = await run.run()
-        except asyncio.CancelledError:
-            result = RunResult(StopReason.CANCELLED, "server shutting down", run.stats)
-        except Exception as exc:
-            log.exception("session %s crashed", session.id)
-            result = RunResult(StopReason.INTERNAL_ERROR, f"internal error: {type(exc).__name__}", run.stats)
+        result = await self.outcome(run, f"session {session.id}")
         status = session_status_for(result.reason)
         await self.store.update_session(
             session.id,
