@@ -80,15 +80,15 @@ class ChunkReviewer:
         self._open_labels: dict[str, float] = {}  # label → end of its event in the last reviewed chunk
 
     # -- called by the run, in stream order -----------------------------------------------------
-    def add_frame(self, frame: Frame) -> None:
+    async def add_frame(self, frame: Frame) -> None:
         """Keep ``frame`` for its chunk's review if it is due, then launch the reviews of closed chunks."""
         span = self.run.chunker.span_at(frame.session_time)
         if span is not None:
             kept = self._kept.setdefault(span.index, _Kept([], []))
             if not kept.frames or frame.session_time - kept.frames[-1].session_time >= self._step - 1e-3:
+                if self.gate is not None:  # in a thread: another run may hold the frame's lock
+                    kept.thumbs.append(await asyncio.to_thread(frame_thumbnail, frame, self.gate.config.width))
                 kept.frames.append(frame)
-                if self.gate is not None:  # a 64-pixel thumbnail: about a millisecond, once per kept frame
-                    kept.thumbs.append(frame_thumbnail(frame, self.gate.config.width))
         self.launch_ready(frame.session_time)
 
     def chunk_closed(self, chunk: PendingChunk) -> None:

@@ -350,7 +350,7 @@ class Run:
             await self.sink.started(self)
         self.sampler.add(frame)
         if self.reviewer is not None:
-            self.reviewer.add_frame(frame)
+            await self.reviewer.add_frame(frame)
         if self.config.condition and frame.session_time + 1e-6 >= self._next_check:
             interval = self.config.interval_seconds
             # Stay on the grid 0, I, 2I, …; after a stall resume at the next grid point, never in a burst.
