@@ -272,8 +272,7 @@ class Run:
         wait forever for a slot only that worker would free: it ends FAILED with the reason."""
         if worker.cancelled() or worker.exception() is None or self._cancelled.is_set():
             return
-        exc = worker.exception()
-        log.error("run %s: %s failed", self.run_id, worker.get_name(), exc_info=exc)
+        exc = worker.exception()  # logged with its traceback when the run finishes
         self.stop(StopReason.INTERNAL_ERROR, f"applying results failed: {type(exc).__name__}: {exc}")
 
     async def _next_batch(self, sub: Any) -> list[Any]:
