@@ -3,41 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import Any
 
-import httpx
 import pytest
 
-from livesight.api.app import create_app
 from livesight.settings import Settings
-from livesight.testing._server import ServerThread
+from livesight.testing._server import LiveServer, start_server
 from livesight.testing.hls_server import LiveHLSServer
 from livesight.testing.scene import SceneSpec
-
-
-@dataclass
-class LiveServer:
-    thread: ServerThread
-    settings: Settings
-
-    @property
-    def url(self) -> str:
-        return self.thread.base_url
-
-    @property
-    def state(self) -> Any:
-        return self.thread.app.state.ls
-
-    def client(self, token: str | None = None, **kw: Any) -> httpx.Client:
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        return httpx.Client(base_url=self.url, headers=headers, timeout=30, **kw)
-
-
-def start_server(settings: Settings) -> LiveServer:
-    thread = ServerThread(create_app(settings)).start()
-    settings.public_url = thread.base_url  # links in events point at the port we really got
-    return LiveServer(thread, settings)
 
 
 @pytest.fixture

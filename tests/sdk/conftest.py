@@ -1,21 +1,14 @@
-"""A real LiveSight server (uvicorn in a thread) and a live HLS stream, for the SDK's end-to-end tests.
-
-``start_server`` repeats tests/api/conftest.py's ten lines rather than importing them: tests/ is not a
-package, so fixtures of one test folder are not importable from another.
-"""
+"""A real LiveSight server (uvicorn in a thread) and a live HLS stream, for the SDK's end-to-end tests."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
-from typing import Any
 
 import pytest
 
 from livesight import AsyncLiveSight, LiveSight
-from livesight.api.app import create_app
 from livesight.settings import Settings
-from livesight.testing._server import ServerThread
+from livesight.testing._server import LiveServer, start_server
 from livesight.testing.hls_server import LiveHLSServer
 from livesight.testing.scene import SceneSpec
 
@@ -23,26 +16,6 @@ CONDITION = "is there a red square?"
 # The square is visible at 8–14 s and 24–30 s of a 40 s scene played 4× faster than real time: the first
 # appearance comes about 2 s after the stream starts, the stream ends after about 10 s.
 SCENE = SceneSpec(duration=40.0, events=((8.0, 14.0), (24.0, 30.0)))
-
-
-@dataclass
-class LiveServer:
-    thread: ServerThread
-    settings: Settings
-
-    @property
-    def url(self) -> str:
-        return self.thread.base_url
-
-    @property
-    def state(self) -> Any:
-        return self.thread.app.state.ls
-
-
-def start_server(settings: Settings) -> LiveServer:
-    thread = ServerThread(create_app(settings)).start()
-    settings.public_url = thread.base_url  # links in events point at the port we really got
-    return LiveServer(thread, settings)
 
 
 @pytest.fixture

@@ -11,17 +11,14 @@ import os
 import shutil
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import httpx
 import pytest
 
-from livesight.api.app import create_app
 from livesight.settings import Settings
 from livesight.store import Store
-from livesight.testing._server import ServerThread
+from livesight.testing._server import LiveServer, start_server
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
@@ -37,30 +34,6 @@ CHROMIUM_ARGS = [
 ]
 DESKTOP = {"width": 1280, "height": 800}
 SCREENSHOTS_ENV = "LIVESIGHT_SCREENSHOTS"  # a directory: the tests save the pages' screenshots there
-
-
-@dataclass
-class LiveServer:
-    thread: ServerThread
-    settings: Settings
-
-    @property
-    def url(self) -> str:
-        return self.thread.base_url
-
-    @property
-    def state(self) -> Any:
-        return self.thread.app.state.ls
-
-    def client(self, token: str | None = None) -> httpx.Client:
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        return httpx.Client(base_url=self.url, headers=headers, timeout=30)
-
-
-def start_server(settings: Settings) -> LiveServer:
-    thread = ServerThread(create_app(settings)).start()
-    settings.public_url = thread.base_url  # links in events point at the port we really got
-    return LiveServer(thread, settings)
 
 
 def find_chromium() -> str | None:

@@ -8,10 +8,15 @@ from __future__ import annotations
 
 import threading
 import time
+from dataclasses import dataclass
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import httpx
 import uvicorn
+
+if TYPE_CHECKING:
+    from livesight.settings import Settings
 
 
 class ServerThread:
@@ -107,3 +112,32 @@ class ServerThread:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.stop()
+
+
+@dataclass
+class LiveServer:
+    """A LiveSight server started by :func:`start_server`: its thread, settings and an HTTP client maker."""
+
+    thread: ServerThread
+    settings: Settings
+
+    @property
+    def url(self) -> str:
+        return self.thread.base_url
+
+    @property
+    def state(self) -> Any:
+        return self.thread.app.state.ls
+
+    def client(self, token: str | None = None, **kw: Any) -> httpx.Client:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return httpx.Client(base_url=self.url, headers=headers, timeout=30, **kw)
+
+
+def start_server(settings: Settings) -> LiveServer:
+    """The LiveSight app for ``settings`` on a free loopback port; links in events use that port."""
+    from livesight.api.app import create_app
+
+    thread = ServerThread(create_app(settings)).start()
+    settings.public_url = thread.base_url
+    return LiveServer(thread, settings)
