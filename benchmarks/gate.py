@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -36,6 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+from _serve import free_port
 
 from livesight.judges import OpenAICompatibleJudge
 from livesight.pipeline.runner import Run, RunConfig
@@ -75,12 +75,6 @@ class Triggers(NullSink):
 
     async def events(self, run: Run, events: object, data: object) -> None:
         self.times.extend(e.stream_time for e in events)  # type: ignore[attr-defined]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def cpu_seconds(pid: int) -> float:

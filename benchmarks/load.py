@@ -13,27 +13,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import signal
-import socket
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import httpx
+from _serve import livesight_serve
 
 from livesight.testing.hls_server import LiveHLSServer
 from livesight.testing.scene import SceneSpec
 from livesight.testing.vlm_server import VLMTestServer
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def rss_mb(pid: int) -> float:
@@ -86,60 +76,45 @@ async def main() -> None:
     spec = SceneSpec(duration=max(120.0, duration + 120), events=tuple((t, t + 8) for t in range(30, 7200, 60)))
     streams = [LiveHLSServer(spec=spec, speed=1.0).start() for _ in range(args.streams)]
     vlm = VLMTestServer().start()
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
     data = tempfile.mkdtemp(prefix="livesight-load-")
-    env = {**os.environ, "LIVESIGHT_DATA_DIR": data, "LIVESIGHT_MODEL_BASE_URL": vlm.base_url,
-           "LIVESIGHT_ALLOW_LOOPBACK": "true", "LIVESIGHT_MAX_JOBS": str(args.jobs + 10)}
-    log = open(Path(data) / "server.log", "w")  # noqa: SIM115 - closed with the server
-    server = subprocess.Popen([sys.executable, "-m", "livesight", "serve", "--port", str(port)], env=env,
-                              stdout=log, stderr=log)
+    env = {"LIVESIGHT_MODEL_BASE_URL": vlm.base_url, "LIVESIGHT_ALLOW_LOOPBACK": "true",
+           "LIVESIGHT_MAX_JOBS": str(args.jobs + 10)}
     stop = asyncio.Event()
     seen: dict[str, set[str]] = {}
     samples: list[dict[str, Any]] = []
     try:
-        async with httpx.AsyncClient(base_url=base, timeout=60) as client:
-            for _ in range(300):
-                try:
-                    if (await client.get("/healthz")).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    await asyncio.sleep(0.2)
-            else:
-                raise SystemExit(f"the server did not start; see {data}/server.log")
-            jobs = []
-            for i in range(args.jobs):
-                body = {"stream_url": streams[i % len(streams)].url, "condition": "is there a red square?",
-                        "interval_seconds": args.interval, "max_triggers": None, "monitor_duration_seconds": None}
-                jobs.append((await client.post("/api/live-monitor", json=body)).json()["job_id"])
-            sessions = []
-            for i in range(args.sessions):
-                started_session = (await client.post("/api/live/start-session", json={
-                    "source_url": streams[i % len(streams)].url, "name": f"load {i}",
-                    "rapid_review_query": "red square"})).json()
-                sessions.append(f"/api/live/live-sessions/{started_session['stream_id']}/{started_session['session_id']}")
-            clients = [asyncio.create_task(sse_client(base, jobs[i % len(jobs)], i, seen, stop)) for i in range(args.sse)]
-            started = time.monotonic()
-            while time.monotonic() - started < duration:
-                await asyncio.sleep(10)
-                details = [(await client.get(f"/api/jobs/{j}")).json() for j in jobs]
-                lags = [d["stats"].get("lag_seconds") or 0.0 for d in details]
-                session_stats = [(await client.get(path)).json().get("stats") or {} for path in sessions]
-                session_lags = [st.get("lag_seconds") or 0.0 for st in session_stats]
-                samples.append({"t": round(time.monotonic() - started), "rss_mb": round(rss_mb(server.pid), 1),
-                                "max_lag_s": round(max(lags), 2), "max_session_lag_s": round(max(session_lags, default=0), 2),
-                                "triggers": sum(len(d["triggers"]) for d in details),
-                                "session_events": sum(st.get("events", 0) for st in session_stats)})
-                print(samples[-1], flush=True)
-            stored = {j: {t["event_id"] for t in (await client.get(f"/api/jobs/{j}")).json()["triggers"]} for j in jobs}
-            stop.set()
-            for job_id in jobs:  # cancelling ends every SSE stream with `stopped`
-                await client.delete(f"/api/jobs/{job_id}")
-            await asyncio.wait(clients, timeout=60)
+        with livesight_serve(Path(data), env) as (base, server):
+            async with httpx.AsyncClient(base_url=base, timeout=60) as client:
+                jobs = []
+                for i in range(args.jobs):
+                    body = {"stream_url": streams[i % len(streams)].url, "condition": "is there a red square?",
+                            "interval_seconds": args.interval, "max_triggers": None, "monitor_duration_seconds": None}
+                    jobs.append((await client.post("/api/live-monitor", json=body)).json()["job_id"])
+                sessions = []
+                for i in range(args.sessions):
+                    started_session = (await client.post("/api/live/start-session", json={
+                        "source_url": streams[i % len(streams)].url, "name": f"load {i}",
+                        "rapid_review_query": "red square"})).json()
+                    sessions.append(f"/api/live/live-sessions/{started_session['stream_id']}/{started_session['session_id']}")
+                clients = [asyncio.create_task(sse_client(base, jobs[i % len(jobs)], i, seen, stop)) for i in range(args.sse)]
+                started = time.monotonic()
+                while time.monotonic() - started < duration:
+                    await asyncio.sleep(10)
+                    details = [(await client.get(f"/api/jobs/{j}")).json() for j in jobs]
+                    lags = [d["stats"].get("lag_seconds") or 0.0 for d in details]
+                    session_stats = [(await client.get(path)).json().get("stats") or {} for path in sessions]
+                    session_lags = [st.get("lag_seconds") or 0.0 for st in session_stats]
+                    samples.append({"t": round(time.monotonic() - started), "rss_mb": round(rss_mb(server.pid), 1),
+                                    "max_lag_s": round(max(lags), 2), "max_session_lag_s": round(max(session_lags, default=0), 2),
+                                    "triggers": sum(len(d["triggers"]) for d in details),
+                                    "session_events": sum(st.get("events", 0) for st in session_stats)})
+                    print(samples[-1], flush=True)
+                stored = {j: {t["event_id"] for t in (await client.get(f"/api/jobs/{j}")).json()["triggers"]} for j in jobs}
+                stop.set()
+                for job_id in jobs:  # cancelling ends every SSE stream with `stopped`
+                    await client.delete(f"/api/jobs/{job_id}")
+                await asyncio.wait(clients, timeout=60)
     finally:
-        server.send_signal(signal.SIGINT)
-        server.wait(60)
-        log.close()
         vlm.stop()
         for s in streams:
             s.stop()

@@ -13,27 +13,17 @@ whether the job kept running, and whether the next appearance after the outage w
 from __future__ import annotations
 
 import argparse
-import os
-import signal
-import socket
 import sqlite3
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import httpx
+from _serve import livesight_serve
 
 from livesight.testing.hls_server import LiveHLSServer
 from livesight.testing.scene import SceneSpec
 from livesight.testing.vlm_server import VLMTestServer
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def main() -> None:
@@ -47,24 +37,11 @@ def main() -> None:
     spec = SceneSpec(duration=outage + 600, events=tuple((t, t + 8) for t in range(20, int(outage) + 600, period)))
     stream = LiveHLSServer(spec=spec, speed=1.0).start()
     vlm = VLMTestServer().start()
-    port = free_port()
     data = Path(tempfile.mkdtemp(prefix="livesight-outage-"))
-    env = {**os.environ, "LIVESIGHT_DATA_DIR": str(data), "LIVESIGHT_MODEL_BASE_URL": vlm.base_url,
-           "LIVESIGHT_ALLOW_LOOPBACK": "true", "LIVESIGHT_GIVE_UP_AFTER_SECONDS": str(args.give_up_seconds)}
-    log = open(data / "server.log", "w")  # noqa: SIM115 - closed with the server
-    server = subprocess.Popen([sys.executable, "-m", "livesight", "serve", "--port", str(port)], env=env,
-                              stdout=log, stderr=log)
+    env = {"LIVESIGHT_MODEL_BASE_URL": vlm.base_url, "LIVESIGHT_ALLOW_LOOPBACK": "true",
+           "LIVESIGHT_GIVE_UP_AFTER_SECONDS": str(args.give_up_seconds)}
     try:
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
-            deadline = time.monotonic() + 60
-            while time.monotonic() < deadline:
-                try:
-                    if client.get("/healthz").status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    time.sleep(0.2)
-            else:
-                raise SystemExit(f"the server did not start; see {data}/server.log")
+        with livesight_serve(data, env) as (base, _server), httpx.Client(base_url=base, timeout=30) as client:
             body = {"stream_url": stream.url, "condition": "is there a red square?", "interval_seconds": 5,
                     "max_triggers": None, "monitor_duration_seconds": None}
             job_id = client.post("/api/live-monitor", json=body).json()["job_id"]
@@ -103,9 +80,6 @@ def main() -> None:
             final = job()
             client.delete(f"/api/jobs/{job_id}")
     finally:
-        server.send_signal(signal.SIGINT)
-        server.wait(60)
-        log.close()
         vlm.stop()
         stream.stop()
     db = sqlite3.connect(data / "livesight.db")

@@ -73,6 +73,7 @@ class ChunkReviewer:
         self.query = config.review_query
         self.gate = gate
         self._step = config.chunk_seconds / max(1, config.review_frames)
+        self._join = self._step + 0.5  # an event starting this soon after one of its label ended continues it
         self._kept: dict[int, _Kept] = {}
         self._closed: list[PendingChunk] = []
         self._queue: asyncio.Queue[asyncio.Task[tuple[ChunkAnalysis, list[Event]]] | None] = asyncio.Queue()
@@ -224,14 +225,13 @@ class ChunkReviewer:
     def _drop_continuations(self, events: list[Event]) -> list[Event]:
         """One appearance is one event: an event that picks up at the start of a chunk where an event of
         the same label ran to the end of the previous chunk continues it, and is not reported again."""
-        step = self._step + 0.5
         kept: list[Event] = []
         ends: dict[str, float] = {}
         for event in events:
             key = event.label.strip().lower()
             end = event.end_time if event.end_time is not None else event.stream_time
             previous = self._open_labels.get(key)
-            if previous is None or event.stream_time - previous > step:
+            if previous is None or event.stream_time - previous > self._join:
                 kept.append(event)
             ends[key] = end
         self._open_labels = ends
@@ -239,7 +239,6 @@ class ChunkReviewer:
 
     def _carry_open_labels(self, chunk: Chunk) -> None:
         """An unchanged chunk shows what the last reviewed one ended with: appearances open at its end go on."""
-        step = self._step + 0.5
         self._open_labels = {
-            label: chunk.end_time for label, end in self._open_labels.items() if chunk.start_time - end <= step
+            label: chunk.end_time for label, end in self._open_labels.items() if chunk.start_time - end <= self._join
         }
