@@ -50,6 +50,13 @@ class Settings(BaseSettings):
     chunk_seconds: float = 10.0
     frame_long_side: int = 768
     jpeg_quality: int = 85
+    session_event_max_hold_seconds: float = Field(
+        default=60.0,
+        ge=0,
+        description="Sessions' rapid review holds an event still visible at its chunk's end until a later chunk "
+        "shows where it ends, for at most this much stream time from its start; then it is announced with its end "
+        "so far and the stored end is updated as it goes on.",
+    )
 
     # Server
     host: str = "127.0.0.1"
@@ -59,6 +66,9 @@ class Settings(BaseSettings):
     min_interval_seconds: float = Field(default=5.0, description="Smallest interval_seconds accepted (1 to 5).")
     signed_url_ttl_seconds: float = Field(default=24 * 3600, description="Life of frame and clip links in events.")
     manifest_ttl_seconds: float = Field(default=600, description="Life of signed playback manifests.")
+    idempotency_ttl_seconds: float = Field(
+        default=24 * 3600, gt=0, description="How long a POST's Idempotency-Key and its first answer are kept."
+    )
     retention_days: float | None = Field(default=7.0, description="Delete recordings older than this (None: keep).")
     retention_max_gb: float | None = Field(default=20.0, description="Keep recordings under this size, oldest go.")
     allow_file_sources: bool = Field(

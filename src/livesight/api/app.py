@@ -14,6 +14,7 @@ from fastapi import FastAPI
 from livesight import __version__
 from livesight.api.auth import is_loopback
 from livesight.api.errors import install_error_handlers
+from livesight.api.idempotency import IdempotencyMiddleware
 from livesight.delivery.broker import Broker
 from livesight.errors import ConfigurationError
 from livesight.judges import Judge, build_judge
@@ -24,9 +25,10 @@ from livesight.pipeline.retention import retention_loop
 from livesight.pipeline.sessions import SessionManager
 from livesight.settings import Settings, load_settings
 from livesight.signing import URLSigner
-from livesight.sources.errors import InvalidSourceURL
+from livesight.sources.errors import InvalidSourceURL, NotLive
 from livesight.sources.hub import SourceRegistry
-from livesight.sources.urls import SourceKind, classify
+from livesight.sources.probe import probe
+from livesight.sources.urls import SourceKind, classify, redact
 from livesight.store import Store
 
 log = logging.getLogger(__name__)
@@ -64,6 +66,17 @@ class AppState:
                 remediation="Use a stream URL, or set LIVESIGHT_ALLOW_FILE_SOURCES=true on a trusted server.",
             )
         await self.check_url(url)
+
+    async def probe_source(self, url: str, *, require_live: bool) -> None:
+        """Check ``url`` (:meth:`check_source`), then open it and decode a frame, so that a source that
+        404s, refuses, or is not video is refused at once with its error code (``STREAM_OFFLINE``,
+        ``STREAM_FETCH_FAILED``, ``NOT_LIVESTREAM``…) instead of failing the run minutes later."""
+        await self.check_source(url)
+        result = await asyncio.to_thread(probe, url, self.settings, self.policy)
+        if require_live and not result.is_live:
+            raise NotLive(
+                f"{redact(url)} is not a live stream.", remediation="Use a live URL, or pass skip_validation."
+            )
 
     async def check_url(self, url: str) -> None:
         """Refuse user-supplied URLs that point where the operator's network policy forbids."""
@@ -166,6 +179,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    app.add_middleware(IdempotencyMiddleware)
     from livesight.api import routes_jobs, routes_sessions, routes_tools, routes_ui
 
     app.include_router(routes_jobs.router)

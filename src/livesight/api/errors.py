@@ -70,9 +70,20 @@ def not_found(kind: str, ident: str) -> APIError:
 
 
 def envelope(code: str, message: str, remediation: str = "", **extra: Any) -> dict[str, Any]:
+    """The error body: ``error`` is the envelope every LiveSight client reads; ``detail`` says the same in
+    one string, for clients that show a top-level ``detail`` (FastAPI's convention, and what the published
+    Nomadic SDKs put in their exceptions)."""
     body: dict[str, Any] = {"code": code, "message": message, "remediation": remediation}
     body.update(extra)
-    return {"error": body}
+    return {"error": body, "detail": detail_text(code, message, remediation)}
+
+
+def detail_text(code: str, message: str, remediation: str = "") -> str:
+    """``"SESSION_NOT_FOUND: No session 'x' here. Check the session id…"``: the envelope as one sentence."""
+    text = f"{code}: {message.rstrip()}"
+    if remediation:
+        text = f"{text.rstrip('.')}. {remediation}"
+    return text
 
 
 def error_response(status: int, code: str, message: str, remediation: str = "", **extra: Any) -> JSONResponse:
@@ -105,9 +116,16 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(422, "VALIDATION_ERROR", message, "Fix the fields named above and retry.", fields=fields)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = {401: "UNAUTHORIZED", 404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}.get(exc.status_code, "HTTP_ERROR")
-        return error_response(exc.status_code, code, str(exc.detail))
+        message, remediation = str(exc.detail), "Retry; if it persists, check the request against /docs."
+        if exc.status_code == 404:
+            message = f"No route {request.url.path!r} here."
+            remediation = "Check the path and the base URL (routes start with /api); every route is listed at /docs."
+        elif exc.status_code == 405:
+            message = f"{request.method} is not allowed on {request.url.path!r}."
+            remediation = "Use one of the methods listed at /docs for this path."
+        return error_response(exc.status_code, code, message, remediation)
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:

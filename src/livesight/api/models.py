@@ -164,3 +164,4 @@ class ErrorBody(BaseModel):
 
 class ErrorEnvelope(BaseModel):
     error: ErrorBody
+    detail: str = Field(description="The same error in one sentence (code, message, remediation).")

@@ -23,8 +23,6 @@ from livesight.api.models import (
 )
 from livesight.api.sse import job_event_stream, parse_last_event_id
 from livesight.pipeline.jobs import DigestSpec, MonitorSpec, job_stats
-from livesight.sources.errors import NotLive
-from livesight.sources.probe import probe
 from livesight.sources.urls import redact
 from livesight.store.records import JobRecord
 
@@ -48,15 +46,6 @@ def _job_response(job: JobRecord, message: str | None = None) -> JobResponse:
     )
 
 
-async def _validate_source(state: Any, url: str, *, skip: bool) -> None:
-    await state.check_source(url)
-    if skip:
-        return
-    result = await asyncio.to_thread(probe, url, state.settings, state.policy)
-    if not result.is_live:
-        raise NotLive(f"{redact(url)} is not a live stream.", remediation="Use a live URL, or pass skip_validation.")
-
-
 @router.post(
     "/live-monitor",
     response_model=JobResponse,
@@ -64,7 +53,11 @@ async def _validate_source(state: Any, url: str, *, skip: bool) -> None:
     summary="Start a live monitor job",
 )
 async def create_monitor(
-    body: LiveMonitorRequest, request: Request, owner: Owner, accept: Annotated[str | None, Header()] = None
+    body: LiveMonitorRequest,
+    request: Request,
+    response: Response,
+    owner: Owner,
+    accept: Annotated[str | None, Header()] = None,
 ) -> Any:
     """Delivery mode by request shape: ``webhook_url`` → webhooks; else ``Accept: text/event-stream`` → this
     response is an SSE stream; else polling (``GET /api/jobs/{job_id}``)."""
@@ -92,22 +85,30 @@ async def create_monitor(
         max_model_calls_per_hour=body.max_model_calls_per_hour,
     )
     job = await state.jobs.create(spec, owner, mode)
-    return _answer(state, request, job, mode)
+    return _answer(state, request, response, job, mode)
 
 
 async def _prepare(
     state: Any, stream_url: str, webhook_url: str | None, skip_validation: bool, accept: str | None
 ) -> Literal["webhook", "sse", "polling"]:
     """Check the URLs, and pick the delivery mode by request shape."""
-    await _validate_source(state, stream_url, skip=skip_validation)
+    if skip_validation:
+        await state.check_source(stream_url)
+    else:
+        await state.probe_source(stream_url, require_live=True)
     if webhook_url:
         await state.check_url(webhook_url)
     return "webhook" if webhook_url else "sse" if "text/event-stream" in (accept or "") else "polling"
 
 
-def _answer(state: Any, request: Request, job: JobRecord, mode: str) -> Any:
+def _answer(state: Any, request: Request, response: Response, job: JobRecord, mode: str) -> Any:
+    # Location names the job; an idempotent retry of an SSE request replays that job's stream from it.
+    location = f"/api/jobs/{job.id}"
     if mode == "sse":
-        return EventSourceResponse(job_event_stream(state, job.id, 0, request), headers={"Cache-Control": "no-cache"})
+        return EventSourceResponse(
+            job_event_stream(state, job.id, 0, request), headers={"Cache-Control": "no-cache", "Location": location}
+        )
+    response.headers["Location"] = location
     message = {
         "webhook": f"Events will be POSTed to {redact(job.webhook_url or '')}.",
         "polling": f"Poll GET /api/jobs/{job.id} for status and results.",
@@ -122,7 +123,11 @@ def _answer(state: Any, request: Request, job: JobRecord, mode: str) -> Any:
     summary="Start a live digest job",
 )
 async def create_digest(
-    body: LiveDigestRequest, request: Request, owner: Owner, accept: Annotated[str | None, Header()] = None
+    body: LiveDigestRequest,
+    request: Request,
+    response: Response,
+    owner: Owner,
+    accept: Annotated[str | None, Header()] = None,
 ) -> Any:
     """Periodic ``summary`` events (``summary_generated`` webhooks), one per window of the stream."""
     state = _state(request)
@@ -136,7 +141,7 @@ async def create_digest(
         webhook_url=body.webhook_url,
     )
     job = await state.jobs.create_digest(spec, owner, mode)
-    return _answer(state, request, job, mode)
+    return _answer(state, request, response, job, mode)
 
 
 @router.get("/jobs", response_model=JobList, responses=ERRORS, summary="List jobs")

@@ -32,6 +32,11 @@ class StartSessionRequest(BaseModel):
     rapid_review_query: str | None = Field(default=None, max_length=2000, description="Continuous event detection.")
     stream_id: str | None = Field(default=None, max_length=64, description="Existing parent stream ID.")
     webhook_url: str | None = Field(default=None, max_length=2083, description="Also POST events here (signed).")
+    skip_validation: bool = Field(
+        default=False,
+        description="Start without opening the source first (a camera known to come up later); by default a "
+        "source that cannot be read is refused at once.",
+    )
 
 
 class StartSessionResponse(BaseModel):
@@ -77,6 +82,9 @@ class SessionPayload(BaseModel):
     created_at: datetime
     error: str | None = None
     rapid_review_query: str | None = None
+    created_by: str | None = Field(
+        default=None, description="The name of the API key that started the session (null in development mode)."
+    )
     stats: dict[str, Any] | None = Field(
         default=None,
         description="LiveSight extension: the session's counters — model_calls, images_sent, tokens, latency_ms, "
@@ -141,8 +149,15 @@ async def _own_session(request: Request, session_id: str, owner: str | None) -> 
     return session
 
 
-async def _payload(request: Request, session: SessionRecord) -> SessionPayload:
+async def _payload(request: Request, session: SessionRecord, names: dict[str, str] | None = None) -> SessionPayload:
     state = _state(request)
+    created_by = None
+    if session.owner is not None:
+        names = {} if names is None else names  # key id → name, shared by the sessions of one list
+        if session.owner not in names:
+            key = await state.store.get_api_key(session.owner)
+            names[session.owner] = key.name if key is not None else session.owner
+        created_by = names[session.owner]
     events = await state.store.list_events("session", session.id)
     chunks = await state.store.list_chunks("session", session.id)
     return SessionPayload(
@@ -170,6 +185,7 @@ async def _payload(request: Request, session: SessionRecord) -> SessionPayload:
         created_at=session.created_at,
         error=session.error,
         rapid_review_query=session.rapid_review_query,
+        created_by=created_by,
         stats=run.stats.as_dict() if (run := state.sessions.run_of(session.id)) is not None else session.stats or None,
     )
 
@@ -181,12 +197,16 @@ async def _payload(request: Request, session: SessionRecord) -> SessionPayload:
     openapi_extra=_body_doc(StartSessionRequest),
     summary="Start a session",
 )
-async def start_session(request: Request, owner: Owner) -> StartSessionResponse:
+async def start_session(request: Request, response: Response, owner: Owner) -> StartSessionResponse:
     """Pull the stream, record it in chunks and run the rapid-review query on each chunk. ``stream_id``
-    reuses a parent stream; without it one is created."""
+    reuses a parent stream; without it one is created. The source is opened first, so one that cannot be
+    read is refused at once (``STREAM_OFFLINE``, ``STREAM_FETCH_FAILED``…) unless ``skip_validation``."""
     body = await read_body(request, StartSessionRequest)
     state = _state(request)
-    await state.check_source(body.source_url)
+    if body.skip_validation:
+        await state.check_source(body.source_url)
+    else:
+        await state.probe_source(body.source_url, require_live=False)
     if body.webhook_url:
         await state.check_url(body.webhook_url)
     if body.stream_id is not None and await state.store.get_stream(body.stream_id, owner) is None:
@@ -200,6 +220,7 @@ async def start_session(request: Request, owner: Owner) -> StartSessionResponse:
         owner=owner,
         webhook_url=body.webhook_url,
     )
+    response.headers["Location"] = f"/api/live/live-sessions/{session.stream_id}/{session.id}"
     return StartSessionResponse(session_id=session.id, stream_id=session.stream_id, status=session.status)
 
 
@@ -233,12 +254,24 @@ async def list_sessions(
     request: Request,
     owner: Owner,
     scope: Annotated[
-        Literal["all", "active", "ended"] | None, Query(description="all (default), active, ended")
+        Literal["personal", "org", "all", "active", "ended"] | None,
+        Query(
+            description="Whose sessions: personal (what this key started) or org (everything this key's tenant "
+            "may see; in LiveSight a key is its own tenant, so the two agree). The older all, active and ended "
+            "values are still read as a status filter."
+        ),
+    ] = None,
+    status: Annotated[
+        Literal["all", "active", "ended"] | None,
+        Query(description="all (default), active (INITIALIZING, ACTIVE, ENDING) or ended (FINISHED, FAILED)."),
     ] = None,
 ) -> SessionList:
-    statuses = {"active": ("INITIALIZING", "ACTIVE", "ENDING"), "ended": ("FINISHED", "FAILED")}.get(scope or "all")
+    if scope in ("all", "active", "ended") and status is None:
+        status = scope  # the value this route took as ``scope`` before
+    statuses = {"active": ("INITIALIZING", "ACTIVE", "ENDING"), "ended": ("FINISHED", "FAILED")}.get(status or "all")
     sessions = await _state(request).store.list_sessions(owner, status=statuses)
-    return SessionList(sessions=[await _payload(request, s) for s in sessions])
+    names: dict[str, str] = {}
+    return SessionList(sessions=[await _payload(request, s, names) for s in sessions])
 
 
 @router.post(

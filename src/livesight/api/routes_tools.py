@@ -7,6 +7,7 @@ import base64
 import binascii
 import io
 import time
+from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -14,8 +15,9 @@ from fastapi.responses import PlainTextResponse
 from PIL import Image, UnidentifiedImageError
 from prometheus_client import generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from pydantic import BaseModel, Field
 
-from livesight.api.auth import Owner
+from livesight.api.auth import Caller, Owner
 from livesight.api.errors import APIError
 from livesight.api.models import (
     AnalyzeFrameRequest,
@@ -34,6 +36,43 @@ from livesight.types import JudgeImage, Sample
 
 router = APIRouter(prefix="/api", tags=["tools"])
 ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorEnvelope} for code in (400, 401, 422, 502, 503)}
+
+
+class KeyInfo(BaseModel):
+    """Who the calling key is (``POST /api/keys/verify``, the Nomadic SDKs' ``verify_auth()``)."""
+
+    valid: bool = True
+    user_id: str = Field(description="The key's id: the owner of everything it creates (`local` in development mode).")
+    key_id: str | None = Field(description="The key's id; null in development mode (no keys).")
+    name: str | None = Field(description="The key's name, as given to `livesight keys create`.")
+    org_id: str | None = Field(description="The tenant: in LiveSight each key is its own, so this is the key's id.")
+    scopes: list[str] = Field(description="What the key may do: every key may read and write its own resources.")
+    token_prefix: str | None = Field(description="The first characters of the token, to tell keys apart.")
+    created_at: datetime | None = None
+    dev_mode: bool = Field(description="True when the server has no keys and takes requests without one.")
+
+
+@router.post("/keys/verify", response_model=KeyInfo, responses=ERRORS, summary="Check the calling API key")
+async def verify_key(request: Request, key: Caller) -> KeyInfo:
+    """Answers who the key sent (``Authorization: Bearer`` or ``X-API-Key``) is; 401 for a bad key."""
+    dev = bool(request.app.state.ls.dev_mode)
+    if key is None:
+        return KeyInfo(
+            user_id="local", key_id=None, name=None, org_id=None, scopes=SCOPES, token_prefix=None, dev_mode=dev
+        )
+    return KeyInfo(
+        user_id=key.id,
+        key_id=key.id,
+        name=key.name,
+        org_id=key.id,
+        scopes=SCOPES,
+        token_prefix=key.token_prefix,
+        created_at=key.created_at,
+        dev_mode=dev,
+    )
+
+
+SCOPES = ["jobs:read", "jobs:write", "sessions:read", "sessions:write", "streams:read", "streams:write"]
 
 
 @router.post("/check-once", response_model=CheckOnceResponse, responses=ERRORS, summary="Check a condition once")

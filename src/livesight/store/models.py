@@ -274,3 +274,28 @@ class DisabledEndpointRow(Base):
     status_code: Mapped[int | None] = mapped_column(Integer)
     reason: Mapped[str] = mapped_column(Text)
     disabled_at: Mapped[datetime]
+
+
+class IdempotencyKeyRow(Base):
+    """A POST's ``Idempotency-Key``, per API key: the request it named and, once done, its response.
+
+    ``owner`` is ``""`` in development mode (no keys) so that the unique constraint holds there too.
+    """
+
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (
+        UniqueConstraint("owner", "key"),
+        CheckConstraint("state IN ('pending', 'done')", name="state"),
+    )
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    owner: Mapped[str] = mapped_column(OWNER)
+    key: Mapped[str] = mapped_column(String(255))
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(SHORT)
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    media_type: Mapped[str | None] = mapped_column(String(128))
+    location: Mapped[str | None] = mapped_column(Text)
+    body: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime] = mapped_column(index=True)

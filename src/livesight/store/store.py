@@ -9,13 +9,14 @@ from sqlalchemy.engine import URL
 
 from livesight.store._deliveries import DeliveriesMixin
 from livesight.store._engine import create_engine, normalise_url, prepare_sqlite_file, upgrade
+from livesight.store._idempotency import IdempotencyMixin
 from livesight.store._keys import KeysMixin
 from livesight.store._runs import RunsMixin
 from livesight.store._timeline import TimelineMixin
 
 
-class Store(RunsMixin, TimelineMixin, KeysMixin, DeliveriesMixin):
-    """Async access to streams, sessions, jobs, chunks, events, gaps, API keys and the webhook outbox.
+class Store(RunsMixin, TimelineMixin, KeysMixin, DeliveriesMixin, IdempotencyMixin):
+    """Async access to streams, sessions, jobs, chunks, events, gaps, API keys, the webhook outbox and idempotency keys.
 
     Build it with :meth:`open` in the app's lifespan and :meth:`close` it on shutdown. Every method
     runs in its own transaction and returns frozen records (``livesight.store.records``), never ORM

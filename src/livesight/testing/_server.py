@@ -129,9 +129,9 @@ class LiveServer:
     def state(self) -> Any:
         return self.thread.app.state.ls
 
-    def client(self, token: str | None = None, **kw: Any) -> httpx.Client:
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        return httpx.Client(base_url=self.url, headers=headers, timeout=30, **kw)
+    def client(self, token: str | None = None, *, headers: dict[str, str] | None = None, **kw: Any) -> httpx.Client:
+        sent = {"Authorization": f"Bearer {token}"} if token else {}
+        return httpx.Client(base_url=self.url, headers={**sent, **(headers or {})}, timeout=30, **kw)
 
 
 def start_server(settings: Settings) -> LiveServer:
