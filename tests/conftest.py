@@ -44,6 +44,17 @@ def settings(tmp_path: Path, vlm: VLMTestServer) -> Settings:
     )
 
 
+@pytest.fixture
+def clip_runtime() -> None:
+    """Skips the test, saying what to install, unless the ``clip`` extra (ONNX Runtime…) is installed: without
+    it, local CLIP answers "install livesight[clip]" before anything the test is about."""
+    from livesight.judges.clip_weights import clip_runtime_missing
+
+    missing = clip_runtime_missing()
+    if missing is not None:
+        pytest.skip(f"needs '{missing}' from the clip extra: pip install -e '.[clip]'")
+
+
 @pytest.fixture(scope="session")
 def tiny_clip_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny, randomly initialised CLIP exported to ONNX (int8 and fp32) in the hub's layout: no download.

@@ -50,6 +50,7 @@ def test_demo_with_weights_present_judges_with_local_clip(bare_env: dict[str, st
     assert re.search(r"\d+ checks · \d+ skipped \(unchanged\) · 0 model calls", final), final
 
 
+@pytest.mark.usefixtures("clip_runtime")
 def test_demo_offline_without_weights_says_what_to_do_once(bare_env: dict[str, str]) -> None:
     env = {k: v for k, v in bare_env.items() if k != "HF_HUB_OFFLINE"}
     env["HF_ENDPOINT"] = f"http://127.0.0.1:{closed_port()}"  # no network

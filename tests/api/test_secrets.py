@@ -280,8 +280,15 @@ def test_no_secret_in_answers_events_webhooks_or_logs(server_settings: Settings,
                     "/api/live-monitor",
                     json={"stream_url": rtsp_url, "condition": CONDITION, "skip_validation": True},
                 ).json()
-                failing = {
-                    url: api("POST", "/api/live/start-session", json={"source_url": url, "name": "cam"}).json()
+                for url in (rtsp_url, denied_url):  # sessions check their source at start, as jobs do
+                    refused = api("POST", "/api/live/start-session", json={"source_url": url, "name": "cam"})
+                    assert refused.status_code == 400 and "://***@" in refused.json()["error"]["message"], refused.text
+                failing = {  # and fail later, with a reason, when told not to
+                    url: api(
+                        "POST",
+                        "/api/live/start-session",
+                        json={"source_url": url, "name": "cam", "skip_validation": True},
+                    ).json()
                     for url in (rtsp_url, denied_url)
                 }
 

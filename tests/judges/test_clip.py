@@ -125,6 +125,7 @@ def test_weights_in_the_hub_cache_are_found_without_network(tiny_clip_dir: Path,
     assert verdict.usage.local_calls == 1
 
 
+@pytest.mark.usefixtures("clip_runtime")
 def test_offline_without_weights_says_exactly_what_to_do(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{closed_port()}")  # the network is down
@@ -150,6 +151,7 @@ def test_offline_without_weights_says_exactly_what_to_do(tmp_path: Path, monkeyp
 
 
 def test_a_missing_extra_or_directory_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(clip_weights, "clip_runtime_missing", lambda: None)  # the directory is named first
     with pytest.raises(ClipUnavailable) as info:
         build_judge(local(tmp_path, clip_model_dir=tmp_path / "nowhere"), download=True)
     assert str(tmp_path / "nowhere") in info.value.message
@@ -198,6 +200,7 @@ def test_a_gated_run_with_local_clip_counts_local_calls(tiny_clip_dir: Path, tmp
     assert stats.as_dict()["latency_ms"]["p50"] is not None
 
 
+@pytest.mark.usefixtures("clip_runtime")
 def test_download_command_offline_prints_one_line(tmp_path: Path) -> None:
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "HF_HUB_OFFLINE": "1"}
     result = subprocess.run(

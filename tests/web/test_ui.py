@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import io
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -14,11 +16,12 @@ from PIL import Image
 
 from livesight.api.routes_ui import HLS_JS
 from livesight.settings import Settings
+from livesight.store import Store
 from livesight.testing._vision import colour_fraction
 from livesight.testing.hls_server import LiveHLSServer
 from livesight.testing.scene import SceneSpec, frame_index_from_image
 
-from .conftest import LiveServer, log_in
+from .conftest import LiveServer, log_in, start_server
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
@@ -258,7 +261,10 @@ def test_pages_fit_a_phone(keyed: tuple[LiveServer, str], browser: Browser) -> N
         page = context.new_page()
         log_in(page, server.url, key)
         with server.client(key) as api:
-            started = api.post("/api/live/start-session", json={"source_url": "http://127.0.0.1:9/x.m3u8", "name": "p"})
+            started = api.post(
+                "/api/live/start-session",
+                json={"source_url": "http://127.0.0.1:9/x.m3u8", "name": "p", "skip_validation": True},
+            )
             ids = started.json()
         for path, rendered in (
             ("/", "li.run"),
@@ -274,3 +280,50 @@ def test_pages_fit_a_phone(keyed: tuple[LiveServer, str], browser: Browser) -> N
         assert session_box and job_box and job_box["y"] > session_box["y"] + session_box["height"]
     finally:
         context.close()
+
+
+@pytest.fixture
+def impatient(web_settings: Settings) -> Iterator[tuple[LiveServer, str]]:
+    """A keyed server that gives a silent source up after 4 s, so a run fails while the test watches."""
+    settings = web_settings.model_copy(update={"give_up_after_seconds": 4.0})
+
+    async def make() -> str:
+        store = await Store.open(settings.resolved_database_url())
+        try:
+            return (await store.create_api_key("web tests"))[1]
+        finally:
+            await store.close()
+
+    with ThreadPoolExecutor(1) as pool:  # Playwright's sync API keeps an event loop in this thread
+        token = pool.submit(asyncio.run, make()).result()
+    live = start_server(settings)
+    try:
+        yield live, token
+    finally:
+        live.thread.stop()
+
+
+def test_a_run_whose_source_is_down_says_so(
+    impatient: tuple[LiveServer, str], open_page: Callable[[], Page], screenshot: Callable[[Page, str], None]
+) -> None:
+    """Not grey text under a black player: a source that does not answer is an alert while the run retries
+    it, and the reason once the run has failed."""
+    server, key = impatient
+    page = open_page()
+    log_in(page, server.url, key)
+    with server.client(key) as api:
+        started = api.post(
+            "/api/live/start-session",
+            json={"source_url": "http://127.0.0.1:9/cam.m3u8", "name": "garage", "skip_validation": True},
+        )
+        assert started.status_code == 200, started.text
+        ids = started.json()
+    page.goto(f"{server.url}/ui/sessions/{ids['stream_id']}/{ids['session_id']}")
+    alert = page.wait_for_selector("#run-alert.warn", state="visible")
+    assert alert is not None and "reconnecting" in alert.inner_text()
+    failed = page.wait_for_selector("#run-alert.bad", state="visible", timeout=30_000)
+    assert failed is not None and failed.inner_text().startswith("Failed: no frames for")
+    page.wait_for_selector("#status[data-status=FAILED]")
+    screenshot(page, "session-failed")
+    page.reload()  # and a page opened after the failure says it too
+    assert "Failed: no frames for" in page.wait_for_selector("#run-alert.bad", state="visible").inner_text()

@@ -10,6 +10,7 @@ import {
   fillCounters,
   h,
   healthText,
+  runProblem,
   local,
   percent,
   sentence,
@@ -325,6 +326,16 @@ function runPage({ noun, getManifest, stopLabel }) {
   return { addEvent, setDuration, setStatus, showError, player, isLive: () => LIVE.has(status) };
 }
 
+/** The run's alert above the player: failed, or its source reconnecting; hidden when all is well. */
+function showProblem(problem) {
+  const alert = $("#run-alert");
+  if (!alert) return;
+  alert.hidden = !problem;
+  if (!problem) return;
+  alert.textContent = problem.text;
+  alert.className = `run-alert ${problem.tone}`;
+}
+
 /** Counters, source health and status of one run, live; the stream is closed once the run has ended. */
 function followRun(page, query) {
   follow(`/api/ui/overview/stream?${query}`, (name, data) => {
@@ -334,6 +345,7 @@ function followRun(page, query) {
     fillCounters($("#counters"), data.run);
     $("#latest").hidden = false;
     $("#latest").textContent = healthText(data.run);
+    showProblem(runProblem(data.run));
     return !LIVE.has(data.run.status); // browsers allow few connections per server: free this one
   });
 }
@@ -360,6 +372,7 @@ async function sessionPage() {
     .filter(Boolean)
     .join(" · ");
   page.setStatus(session.status);
+  showProblem(runProblem({ status: session.status, error: session.error }));
   page.setDuration(Math.max(0, ...session.chunks.map((c) => c.end_time)));
   for (const event of session.events) page.addEvent(event);
   page.player.start();
@@ -378,6 +391,7 @@ async function sessionPage() {
     else if (name === "status") page.setStatus(data.status);
     else if (name === "ended") {
       page.setStatus(data.status);
+      showProblem(runProblem(data));
       return true;
     }
     return false;
@@ -410,6 +424,7 @@ async function jobPage() {
   if (config.max_triggers !== undefined) facts.push(`max triggers ${config.max_triggers ?? "unlimited"}`);
   $("#meta").textContent = facts.join(" · ");
   page.setStatus(job.status);
+  showProblem(runProblem({ status: job.status, error: job.stats?.error, reason: job.stats?.reason }));
   for (const trigger of job.triggers) page.addEvent(trigger);
   for (const summary of job.summaries || []) page.addEvent(summary);
   page.player.start();
@@ -429,6 +444,7 @@ async function jobPage() {
       check.textContent = `Last check at ${clock(data.stream_time)}: ${data.triggered ? "yes" : "no"} (${percent(data.confidence)}) — ${data.explanation}`;
     } else if (name === "stopped" || name === "error") {
       page.setStatus(data.status);
+      if (name === "error") showProblem({ tone: "bad", text: `Failed: ${data.message || data.error || data.reason || "see the job"}` });
       return true;
     }
     return false;

@@ -87,6 +87,23 @@ export function healthText(run) {
   return LIVE.has(run.status) ? "starting…" : "ended";
 }
 
+/** What is wrong with a run, for the alert above its player: `{tone, text}`, or null when nothing is.
+ * A failed run says why it failed; a source that is not streaming (reconnecting, or still connecting
+ * after a few seconds) says so with its last error, while the run goes on. */
+export function runProblem(run) {
+  const failed = run.status === "FAILED" || run.status === "failed";
+  if (failed) return { tone: "bad", text: `Failed: ${run.error || (run.reason || "unknown reason").replaceAll("_", " ")}` };
+  const health = run.health;
+  if (!health || !LIVE.has(run.status)) return null;
+  const { state, reconnects, error } = health;
+  if (state === "reconnecting" || (state === "connecting" && (reconnects > 0 || error))) {
+    const tries = reconnects ? ` (${reconnects} attempt${reconnects === 1 ? "" : "s"})` : "";
+    return { tone: "warn", text: `The source is not answering; reconnecting${tries}.${error ? ` Last error: ${error}` : ""}` };
+  }
+  if (state === "failed") return { tone: "bad", text: `The source failed${error ? `: ${error}` : "."}` };
+  return null;
+}
+
 // -- forms: the API's validation messages next to their fields -------------------------------------
 
 const URL_CODES = new Set(["INVALID_URL", "URL_NOT_ALLOWED", "STREAM_OFFLINE", "STREAM_FETCH_FAILED", "NOT_LIVESTREAM"]);
