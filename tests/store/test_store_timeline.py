@@ -14,6 +14,7 @@ from livesight.store import (
     EventRecord,
     InvalidValue,
     JobNotFound,
+    NotFound,
     SessionNotFound,
     Store,
 )
@@ -129,6 +130,21 @@ async def test_add_events_is_all_or_nothing(store: Store, make_event_fn: MakeEve
     with pytest.raises(JobNotFound):
         await store.add_events("job", "job_missing", [make_event_fn(8)])
     assert [r.seq for r in await store.list_events("session", session_id)] == [1, 2]
+
+
+async def test_update_event_end_moves_only_the_end(store: Store, make_event_fn: MakeEvent) -> None:
+    session_id = await _session_id(store)
+    first, second = await store.add_events("session", session_id, [make_event_fn(0), make_event_fn(1)], [{"q": 1}, {}])
+    updated = await store.update_event_end(first.id, end_time=75.25, t_end="01:15")
+    assert (updated.end_time, updated.t_end) == (75.25, "01:15")
+    assert updated == dataclasses.replace(first, end_time=75.25, t_end="01:15")  # seq, start, data: as they were
+    assert await store.list_events("session", session_id) == [updated, second]
+
+    with pytest.raises(InvalidValue):
+        await store.update_event_end(first.id, end_time=first.stream_time - 1.0, t_end="00:00")
+    with pytest.raises(NotFound):
+        await store.update_event_end("evt_missing", end_time=1.0, t_end="00:01")
+    assert await store.list_events("session", session_id) == [updated, second]
 
 
 def _assert_gap_free(records: list[EventRecord], batches: list[list[EventRecord]]) -> None:

@@ -2,13 +2,22 @@
 
 A few frames are kept per chunk (``review_frames``, evenly spaced). When the chunk has closed and its
 recording is written, the frames are sent in one request; the events that come back are timed inside
-the chunk and handed to the sink in chunk order, one event per appearance even when it runs across a
-chunk boundary (a continuation of the previous chunk's event is not reported again).
+the chunk and applied in chunk order, one event per appearance even when it runs across chunk boundaries.
+
+The judge only sees one chunk, so an appearance still visible at a chunk's end comes back again from the
+next one. An event that runs to the end of its chunk is therefore held, not handed on, until a later chunk
+shows where it ends: an event of the same label picking up at that chunk's start continues it (its end
+moves on, it is not reported again), anything else closes it. The hold is bounded
+(``RunConfig.event_max_hold_seconds`` of stream time from the event's start): past it the event is handed
+on with its end so far, and later continuations update the stored event's end in place
+(``RunSink.event_extended``). Events are handed on in the order they start. A chunk's ``event_count`` is
+the number of events that start in it, reported when the chunk is applied even if one of them is still held.
 
 With the change gate on, a chunk whose kept frames all look like the last frame the judge reviewed is
 not sent: nothing new can be in it. It is recorded as analysed with no events, its frames count in
 ``frames_skipped`` and the chunk in ``chunks_skipped``, and an appearance that was still open goes on
-through it. The gate's maximum staleness forces a review every so often all the same.
+through it (to that chunk's end). The gate's maximum staleness forces a review every so often all the same.
+A chunk whose review failed tells nothing: the events held are handed on with the last end known.
 """
 
 from __future__ import annotations
@@ -16,13 +25,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from livesight.judges.errors import FATAL_JUDGE_ERRORS, JudgeError
 from livesight.pipeline.gate import ChangeGate, Thumbnail, frame_thumbnail
 from livesight.pipeline.sampler import encode_images
 from livesight.rules import StopReason, make_event, new_id
+from livesight.rules.events import event_ending_at
 from livesight.types import Chunk, DetectedEvent, Event, Frame, JudgeImage, Review
 
 if TYPE_CHECKING:
@@ -36,7 +47,7 @@ __all__ = ["ChunkAnalysis", "ChunkReviewer"]
 
 @dataclass(frozen=True)
 class ChunkAnalysis:
-    """The review of one chunk: how many events, the judge's summary, and the frames it saw.
+    """The review of one chunk: how many events start in it, the judge's summary, and the frames it saw.
 
     ``skipped`` is true for a chunk the change gate did not send (unchanged since the last review).
     ``decoded_at`` is when the chunk's last kept frame was decoded (monotonic), for the run's lag.
@@ -60,6 +71,41 @@ class _Kept:
     thumbs: list[Thumbnail]
 
 
+@dataclass
+class _Appearance:
+    """One appearance of a label: its event (from the chunk it started in) and that event's extra data.
+
+    It is ``open`` while it ran to the end of the last applied chunk (the next one may continue it), and
+    ``overdue`` once it has been held for the maximum hold; either way it is handed on (``emitted``) when
+    it is no longer open or overdue, after every appearance that started before it.
+    """
+
+    event: Event
+    data: dict[str, Any]
+    open: bool = False
+    overdue: bool = False
+    emitted: bool = False
+
+    @property
+    def end(self) -> float:
+        return self.event.end_time if self.event.end_time is not None else self.event.stream_time
+
+    @property
+    def due(self) -> bool:
+        return not self.open or self.overdue
+
+    def extend(self, end: float) -> bool:
+        """Move the end to ``end`` if that is later; whether it moved."""
+        if end <= self.end:
+            return False
+        self.event = event_ending_at(self.event, end)
+        return True
+
+
+def _key(label: str) -> str:
+    return label.strip().lower()
+
+
 _UNCHANGED = "Unchanged since the last reviewed chunk: not sent to the model."
 
 
@@ -78,7 +124,9 @@ class ChunkReviewer:
         self._closed: list[PendingChunk] = []
         self._queue: asyncio.Queue[asyncio.Task[tuple[ChunkAnalysis, list[Event]]] | None] = asyncio.Queue()
         self._evidence: dict[str, str | None] = {}
-        self._open_labels: dict[str, float] = {}  # label → end of its event in the last reviewed chunk
+        self._max_hold = config.event_max_hold_seconds
+        self._open: dict[str, _Appearance] = {}  # label → its appearance that ran to the last applied chunk's end
+        self._unsent: list[_Appearance] = []  # appearances not handed on yet, in the order they started
 
     # -- called by the run, in stream order -----------------------------------------------------
     async def add_frame(self, frame: Frame) -> None:
@@ -201,44 +249,113 @@ class ChunkReviewer:
 
     # -- applying, in chunk order ---------------------------------------------------------------
     async def apply(self) -> None:
-        """The run's review worker: hands each chunk's analysis and events to the sink, in chunk order."""
+        """The run's review worker: applies each chunk's analysis in chunk order, handing the sink every
+        chunk's analysis as it is applied and every event once its end is known (or it was held too long)."""
         run = self.run
         while (task := await self._queue.get()) is not None:
             analysis, events = await task
+            chunk = analysis.chunk
+            started = 0
+            extended: list[_Appearance] = []
             if analysis.skipped:
-                self._carry_open_labels(analysis.chunk)
+                extended = self._carry_open(chunk)
+            elif analysis.ok:
+                started, extended = await self._follow(chunk, events)
             else:
-                events = self._drop_continuations(events)
-            if not analysis.ok and self.gate is not None:
-                self.gate.forget()  # nothing was learnt from that chunk: review the next one
-            if events:
-                run.stats.events += len(events)
-                data = [{"query": self.query, "frame_path": self._evidence.pop(e.event_id, None)} for e in events]
-                await run.sink.events(run, events, data)
+                self._close_all()  # nothing is known about that chunk: what was held ends where it was last seen
+                if self.gate is not None:
+                    self.gate.forget()  # nothing was learnt from that chunk: review the next one
+            self._hold_until(chunk.end_time)
+            if analysis.decoded_at is not None:
+                run.stats.lag_seconds = max(0.0, time.monotonic() - analysis.decoded_at)
+            await self._hand_on(extended)
             run.stats.chunks_analysed += analysis.ok and not analysis.skipped
             run.stats.chunks_skipped += analysis.skipped
             run.stats.chunks_failed += not analysis.ok
-            if analysis.decoded_at is not None:
-                run.stats.lag_seconds = max(0.0, time.monotonic() - analysis.decoded_at)
-            await run.sink.chunk_analysed(run, analysis)
+            # Counted as the events that start in the chunk: not continuations, and held ones already.
+            await run.sink.chunk_analysed(run, replace(analysis, event_count=started))
+        self._close_all()  # the run is over: every appearance ends where it was last seen
+        await self._hand_on([])
 
-    def _drop_continuations(self, events: list[Event]) -> list[Event]:
-        """One appearance is one event: an event that picks up at the start of a chunk where an event of
-        the same label ran to the end of the previous chunk continues it, and is not reported again."""
-        kept: list[Event] = []
-        ends: dict[str, float] = {}
-        for event in events:
-            key = event.label.strip().lower()
-            end = event.end_time if event.end_time is not None else event.stream_time
-            previous = self._open_labels.get(key)
-            if previous is None or event.stream_time - previous > self._join:
-                kept.append(event)
-            ends[key] = end
-        self._open_labels = ends
-        return kept
+    async def _follow(self, chunk: Chunk, events: list[Event]) -> tuple[int, list[_Appearance]]:
+        """Match a reviewed chunk's events with the appearances open at the previous chunk's end.
 
-    def _carry_open_labels(self, chunk: Chunk) -> None:
-        """An unchanged chunk shows what the last reviewed one ended with: appearances open at its end go on."""
-        self._open_labels = {
-            label: chunk.end_time for label, end in self._open_labels.items() if chunk.start_time - end <= self._join
-        }
+        An event of an open appearance's label that starts within ``_join`` of that appearance's end
+        continues it (the event itself is dropped); any other event starts a new appearance. Returns how
+        many started in this chunk, and the appearances whose end moved.
+        """
+        previous, self._open = self._open, {}
+        latest: dict[str, _Appearance] = {}
+        extended: list[_Appearance] = []
+        started = 0
+        for event in sorted(events, key=lambda e: e.stream_time):
+            key = _key(event.label)
+            held = previous.pop(key, None)
+            if held is not None and event.stream_time - held.end <= self._join:
+                if held.extend(event.end_time if event.end_time is not None else event.stream_time):
+                    extended.append(held)
+                latest[key] = held
+                await self._discard_evidence(event.event_id)
+                continue
+            if held is not None:
+                held.open = False
+            frame_path = self._evidence.pop(event.event_id, None)
+            appearance = _Appearance(event, {"query": self.query, "frame_path": frame_path})
+            self._unsent.append(appearance)
+            started += 1
+            if key in latest:
+                latest[key].open = False  # an earlier appearance of the label in this chunk, over
+            latest[key] = appearance
+        for held in previous.values():
+            held.open = False  # not seen again at this chunk's start: it ended in the last one
+        for key, appearance in latest.items():
+            # Open when a continuation in the next chunk could still join it (it starts at that chunk's start).
+            appearance.open = chunk.end_time - appearance.end <= self._join
+            if appearance.open:
+                self._open[key] = appearance
+        return started, extended
+
+    def _carry_open(self, chunk: Chunk) -> list[_Appearance]:
+        """An unchanged chunk shows what the last reviewed one ended with: appearances open at its end go on
+        to this chunk's end."""
+        extended: list[_Appearance] = []
+        for key, appearance in list(self._open.items()):
+            if chunk.start_time - appearance.end <= self._join:
+                if appearance.extend(chunk.end_time):
+                    extended.append(appearance)
+            else:
+                appearance.open = False
+                del self._open[key]
+        return extended
+
+    def _close_all(self) -> None:
+        for appearance in self._open.values():
+            appearance.open = False
+        self._open = {}
+
+    def _hold_until(self, now: float) -> None:
+        """An appearance held for the maximum hold of stream time is handed on with its end so far."""
+        for appearance in self._open.values():
+            if now - appearance.event.stream_time >= self._max_hold:
+                appearance.overdue = True
+
+    async def _hand_on(self, extended: list[_Appearance]) -> None:
+        """Update the events already handed on whose end moved; hand on the due ones, in the order they started."""
+        run = self.run
+        for appearance in extended:
+            if appearance.emitted:
+                await run.sink.event_extended(run, appearance.event)
+        ready: list[_Appearance] = []
+        while self._unsent and self._unsent[0].due:
+            ready.append(self._unsent.pop(0))
+        if ready:
+            for appearance in ready:
+                appearance.emitted = True
+            run.stats.events += len(ready)
+            await run.sink.events(run, [a.event for a in ready], [a.data for a in ready])
+
+    async def _discard_evidence(self, event_id: str) -> None:
+        """A continuation is not an event: the thumbnail saved for it goes."""
+        path = self._evidence.pop(event_id, None)
+        if path is not None:
+            await asyncio.to_thread(Path(path).unlink, missing_ok=True)

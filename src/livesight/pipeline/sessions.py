@@ -89,6 +89,7 @@ class SessionManager(RunManager):
             jpeg_quality=self.settings.jpeg_quality,
             prefilter=self.settings.session_prefilter,
             gate=GateConfig.from_settings(self.settings),
+            event_max_hold_seconds=self.settings.session_event_max_hold_seconds,
         )
         sink = _SessionSink(self, session, webhook_url)
         run = Run(

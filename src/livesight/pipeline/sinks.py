@@ -30,6 +30,9 @@ class NullSink:
     async def events(self, run: Run, events: Sequence[Event], data: Sequence[dict[str, Any]]) -> None:
         pass
 
+    async def event_extended(self, run: Run, event: Event) -> None:
+        pass
+
     async def gap(self, run: Run, gap: Gap) -> None:
         pass
 
@@ -76,6 +79,13 @@ class StoreSink(NullSink):
         await self.store.add_events(self.kind, self.owner_id, events, data)
         for listener in self.listeners:
             await listener.events(run, events, data)
+
+    async def event_extended(self, run: Run, event: Event) -> None:
+        """An event handed on before its appearance ended has a later end: the stored one is updated."""
+        end = event.end_time if event.end_time is not None else event.stream_time
+        await self.store.update_event_end(event.event_id, end_time=end, t_end=event.t_end)
+        for listener in self.listeners:
+            await listener.event_extended(run, event)
 
     async def gap(self, run: Run, gap: Gap) -> None:
         await self.store.add_gap(self.kind, self.owner_id, gap.session_time, gap.wall_seconds, gap.reason)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from livesight.types import Event, Severity
@@ -63,3 +64,12 @@ def make_event(
         chunk_id=chunk_id,
         end_time=round(end, 3),
     )
+
+
+def event_ending_at(event: Event, end: float) -> Event:
+    """``event`` ending at ``end`` on the session timeline (never before it starts), ``t_end`` agreeing.
+
+    An appearance reviewed chunk by chunk grows as later chunks show it going on; its start stays put.
+    """
+    end = max(event.stream_time, end)
+    return replace(event, end_time=round(end, 3), t_end=format_clock(end))

@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from livesight.store._base import StoreBase, owner_columns
 from livesight.store._convert import chunk_record, event_record, gap_record, member, parse_created_at
 from livesight.store._convert import owner_kind as _kind
-from livesight.store.errors import ChunkNotFound, Conflict, InvalidValue, SessionNotFound
+from livesight.store.errors import ChunkNotFound, Conflict, InvalidValue, NotFound, SessionNotFound
 from livesight.store.models import ChunkRow, EventRow, GapRow, SessionRow
 from livesight.store.records import ChunkRecord, EventRecord, GapRecord, OwnerKind, new_id, utcnow
 from livesight.types import Chunk, ChunkStatus, Event
@@ -129,6 +129,23 @@ class TimelineMixin(StoreBase):
                 return [event_record(r) for r in rows]
         except IntegrityError as exc:
             raise Conflict(f"an event id of this batch already exists ({owner_kind} {owner_id!r})") from exc
+
+    async def update_event_end(self, event_id: str, *, end_time: float, t_end: str) -> EventRecord:
+        """Move a stored event's end to ``end_time`` (``t_end`` the same moment as ``MM:SS``).
+
+        For an event announced before its appearance ended: nothing else changes, its ``seq`` neither.
+        Raises :class:`NotFound` for an unknown event, :class:`InvalidValue` for an end before its start.
+        """
+        async with self._tx(write=True) as session:
+            row = await session.get(EventRow, event_id, with_for_update=True)
+            if row is None:
+                raise NotFound(f"event {event_id!r} not found")
+            if end_time < row.stream_time:
+                raise InvalidValue(f"end_time {end_time} is before the event's start {row.stream_time}")
+            row.end_time = end_time
+            row.t_end = t_end
+            await session.flush()
+            return event_record(row)
 
     async def list_events(
         self, owner_kind: OwnerKind, owner_id: str, after_seq: int = 0, limit: int | None = None
