@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -69,6 +70,7 @@ class _Kept:
 
     frames: list[Frame]
     thumbs: list[Thumbnail]
+    slot: int = -1  # the grid step (from the chunk's start) of the last kept frame
 
 
 @dataclass
@@ -134,7 +136,11 @@ class ChunkReviewer:
         span = self.run.chunker.span_at(frame.session_time)
         if span is not None:
             kept = self._kept.setdefault(span.index, _Kept([], []))
-            if not kept.frames or frame.session_time - kept.frames[-1].session_time >= self._step - 1e-3:
+            # One frame per step of a grid from the chunk's start: spacing frames by "one step after the last
+            # kept" would drift by up to a decoded frame's period each time (1.2 s apart at 1 s steps).
+            slot = math.floor((frame.session_time - span.start_time) / self._step + 1e-3)
+            if slot > kept.slot:
+                kept.slot = slot
                 if self.gate is not None:  # in a thread: another run may hold the frame's lock
                     kept.thumbs.append(await asyncio.to_thread(frame_thumbnail, frame, self.gate.config.width))
                 kept.frames.append(frame)
