@@ -11,9 +11,13 @@ import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
+import typer
 
+from livesight import __version__
+from livesight.cli import app
 from livesight.testing.hls_server import LiveHLSServer
 from livesight.testing.scene import SceneSpec, cached_scene
 from livesight.testing.vlm_server import VLMTestServer
@@ -77,7 +81,127 @@ def _assert_one_line_error(result: subprocess.CompletedProcess[str], *needles: s
 
 
 def test_url_that_is_not_a_stream_gets_one_line(env: dict[str, str], html_page: str) -> None:
-    _assert_one_line_error(run_cli("watch", html_page, "is there a red square?", env=env), "video")
+    result = run_cli("watch", html_page, "is there a red square?", env=env)
+    _assert_one_line_error(result, "video", html_page)
+    # FFmpeg's own words ("[Errno 1094995529] Invalid data found when processing input") stay out of it.
+    assert "Errno" not in result.stderr and "Invalid data found" not in result.stderr
+
+
+def test_version() -> None:
+    for flag in ("--version", "-V"):
+        result = run_cli(flag, env=dict(os.environ))
+        assert result.returncode == 0, result.stderr
+        assert result.stdout == f"livesight {__version__}\n"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("watch", "{path}", "{blank}"),
+        ("check", "{path}", "{blank}"),
+        ("jobs", "create", "http://127.0.0.1:{port}/live.m3u8", "{blank}"),
+    ],
+    ids=["watch", "check", "jobs-create"],
+)
+@pytest.mark.parametrize("blank", ["", "   "], ids=["empty", "spaces"])
+def test_blank_condition_is_refused(env: dict[str, str], args: tuple[str, ...], blank: str) -> None:
+    # Refused before anything is opened or sent: no stream, and no server listening for `jobs create`.
+    path = cached_scene(SceneSpec(duration=4.0, events=()), "mp4")
+    port = _closed_port()
+    argv = [a.format(path=path, port=port, blank=blank) for a in args]
+    result = run_cli(*argv, env={**env, "LIVESIGHT_BASE_URL": f"http://127.0.0.1:{port}"})
+    _assert_one_line_error(result, "CONDITION is")
+    assert result.stdout == ""
+
+
+def test_blank_session_query_is_refused(env: dict[str, str]) -> None:
+    port = _closed_port()
+    result = run_cli(
+        "sessions",
+        "start",
+        "http://127.0.0.1:9/live.m3u8",
+        "--query",
+        " ",
+        env={**env, "LIVESIGHT_BASE_URL": f"http://127.0.0.1:{port}"},
+    )
+    _assert_one_line_error(result, "--query is blank")
+
+
+@pytest.mark.parametrize("command", [("watch", "a.mp4", "x"), ("check", "a.mp4", "x"), ("jobs", "create", "u", "x")])
+def test_bad_mode_lists_the_choices(env: dict[str, str], command: tuple[str, ...]) -> None:
+    result = run_cli(*command, "--mode", "video", env=env)
+    _assert_one_line_error(result, "--mode must be one of frames, clip, hybrid, not 'video'")
+    assert "Value error" not in result.stderr
+
+
+def test_out_of_range_option_in_plain_words(env: dict[str, str]) -> None:
+    result = run_cli("watch", "a.mp4", "x", "--interval", "0", env=env)
+    _assert_one_line_error(result, "--interval must be at least 0.2", "livesight watch --help")
+    assert "Input should" not in result.stderr
+
+
+def test_invalid_setting_names_the_variable(env: dict[str, str], tmp_path: Path) -> None:
+    result = run_cli("validate", str(tmp_path / "a.mp4"), env={**env, "LIVESIGHT_MIN_INTERVAL_SECONDS": "soon"})
+    _assert_one_line_error(result, "LIVESIGHT_MIN_INTERVAL_SECONDS must be a number")
+    assert "pydantic" not in result.stderr
+
+
+HELP_COMMANDS = [
+    (),
+    ("watch",),
+    ("check",),
+    ("validate",),
+    ("demo",),
+    ("serve",),
+    ("keys",),
+    ("keys", "create"),
+    ("keys", "list"),
+    ("keys", "revoke"),
+    ("jobs",),
+    ("jobs", "create"),
+    ("jobs", "list"),
+    ("jobs", "get"),
+    ("jobs", "cancel"),
+    ("jobs", "events"),
+    ("sessions",),
+    ("sessions", "start"),
+    ("sessions", "list"),
+    ("sessions", "get"),
+    ("sessions", "events"),
+    ("sessions", "end"),
+    ("sessions", "manifest"),
+]
+
+
+@pytest.mark.parametrize("command", HELP_COMMANDS, ids=lambda c: " ".join(c) or "livesight")
+def test_help_fits_the_terminal(command: tuple[str, ...]) -> None:
+    env = {**os.environ, "COLUMNS": "72"}
+    result = run_cli(*command, "--help", env=env)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert all(len(line) <= 72 for line in lines), "\n".join(line for line in lines if len(line) > 72)
+    assert "..." not in result.stdout.replace("[ARGS]...", "")  # no command's summary cut short
+
+
+def _commands(command: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], Any]]:
+    yield path, command
+    for name, sub in getattr(command, "commands", {}).items():
+        yield from _commands(sub, (*path, name))
+
+
+def test_every_option_and_argument_has_help() -> None:
+    root = typer.main.get_command(app)
+    listed = {path for path, _ in _commands(root)}
+    assert listed >= set(HELP_COMMANDS)  # the help test above covers every command
+    for path, command in _commands(root):
+        assert command.help, path
+        for param in command.params:
+            assert getattr(param, "help", None), (path, param.name)
+
+
+def test_help_uses_a_wide_terminal() -> None:
+    result = run_cli("jobs", "create", "--help", env={**os.environ, "COLUMNS": "120"})
+    assert max(len(line) for line in result.stdout.splitlines()) > 80
 
 
 def test_unreachable_stream_gets_one_line(env: dict[str, str]) -> None:
@@ -107,6 +231,7 @@ def test_validate_reports_a_live_stream(env: dict[str, str]) -> None:
     with LiveHLSServer(spec=SceneSpec(duration=20.0, events=())) as server:
         result = run_cli("validate", server.url, "--json", env=env)
     assert result.returncode == 0, result.stderr
+    assert len(result.stdout.splitlines()) == 1, result.stdout  # one line of JSON, for scripts
     info = json.loads(result.stdout)
     assert info["is_live"] is True and info["platform"] == "hls"
     assert (info["codec"], info["width"], info["height"], info["fps"]) == ("h264", 640, 360, 10.0)
@@ -117,6 +242,7 @@ def test_check_prints_the_verdict_from_the_pixels(env: dict[str, str]) -> None:
     path = cached_scene(spec, "mp4")
     result = run_cli("check", str(path), "is there a red square?", "--json", env=env)
     assert result.returncode == 0, result.stderr
+    assert len(result.stdout.splitlines()) == 1
     assert json.loads(result.stdout)["triggered"] is True
     result = run_cli("check", str(path), "is there a green square?", "--json", env=env)
     assert json.loads(result.stdout)["triggered"] is False

@@ -1,25 +1,36 @@
-"""The ``livesight`` command: watch, check, validate, demo."""
+"""The ``livesight`` command: watch, check, validate, demo, serve; groups in cli_jobs, cli_sessions, cli_keys."""
 
 from __future__ import annotations
 
 import asyncio
-import json
+import enum
 import logging
-import sys
 from collections.abc import Sequence
 from dataclasses import asdict
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.live import Live
-from rich.text import Text
 
 from livesight import __version__
-from livesight.cli_remote import jobs_app, sessions_app
+from livesight.cli_common import (
+    CONTEXT_SETTINGS,
+    MODE_HELP,
+    Mode,
+    err,
+    fail,
+    json_line,
+    out,
+    plain,
+    plain_usage,
+    require_text,
+    settings,
+)
+from livesight.cli_format import StatusLine
+from livesight.cli_jobs import jobs_app
+from livesight.cli_keys import keys_app
+from livesight.cli_sessions import sessions_app
 from livesight.errors import LiveSightError
-from livesight.settings import load_settings
 
 app = typer.Typer(
     name="livesight",
@@ -27,22 +38,25 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
-    rich_markup_mode=None,  # plain usage errors: one "Error:" line, no boxes
+    rich_markup_mode=None,  # plain help and errors: no boxes
+    context_settings=CONTEXT_SETTINGS,
 )
-err = Console(stderr=True, highlight=False)
-out = Console(highlight=False)
 
 
-class UserError(Exception):
-    """A mistake the user can fix: printed as one line, exit code 2."""
+def _print_version(value: bool) -> None:
+    if value:
+        out.print(f"livesight {__version__}", markup=False, highlight=False)
+        raise typer.Exit()
 
 
-def fail(message: str, remediation: str = "", code: int = 2) -> typer.Exit:
-    line = f"livesight: error: {message}"
-    if remediation:
-        line += f" {remediation}"
-    err.print(line, markup=False, soft_wrap=True)
-    return typer.Exit(code)
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", "-V", callback=_print_version, is_eager=True, help="Print the version and exit."),
+    ] = False,
+) -> None:
+    """Watch live video with natural-language conditions."""
 
 
 def _setup_logging(verbose: bool) -> None:
@@ -59,39 +73,67 @@ def _run(coro: Any) -> Any:
 
 
 VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Log what happens (to stderr).")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object per line for scripts.")]
-ModeOpt = Annotated[str, typer.Option("--mode", help="What each check sees: frames, clip or hybrid.")]
-
-
-def _mode(value: str) -> Literal["frames", "clip", "hybrid"]:
-    if value not in ("frames", "clip", "hybrid"):
-        raise fail(f"--mode must be frames, clip or hybrid, not {value!r}.")
-    return value  # type: ignore[return-value]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object per line (JSON Lines), for scripts.")]
+ModeOpt = Annotated[Mode, typer.Option(help=MODE_HELP)]
+ClipDurationOpt = Annotated[
+    float, typer.Option(metavar="SECONDS", help="Seconds a clip covers (clip, hybrid).", min=1, max=10)
+]
+SourceArg = Annotated[
+    str,
+    typer.Argument(
+        metavar="SOURCE",
+        help="HLS .m3u8 URL, rtsp(s):// URL, YouTube/Twitch live page or video file.",
+        show_default=False,
+    ),
+]
+CONDITION_EXAMPLE = 'say what to watch for, e.g. "is there a person at the door?".'
+SOURCE_EXAMPLE = "give a stream URL or a video file."
 
 
 @app.command()
 def watch(
-    source: Annotated[str, typer.Argument(help="HLS .m3u8 URL, rtsp(s):// URL, YouTube/Twitch live page or file.")],
-    condition: Annotated[str, typer.Argument(help='What to watch for, e.g. "is there a red square?"')],
-    interval: Annotated[float, typer.Option(help="Seconds of video between checks.", min=0.2)] = 2.0,
-    mode: ModeOpt = "frames",
-    clip_duration: Annotated[float, typer.Option(help="Seconds a clip covers (clip, hybrid).", min=1, max=10)] = 3.0,
+    source: SourceArg,
+    condition: Annotated[
+        str,
+        typer.Argument(
+            metavar="CONDITION", help='What to watch for, e.g. "is there a red square?"', show_default=False
+        ),
+    ],
+    interval: Annotated[float, typer.Option(metavar="SECONDS", help="Seconds of video between checks.", min=0.2)] = 2.0,
+    mode: ModeOpt = Mode.FRAMES,
+    clip_duration: ClipDurationOpt = 3.0,
     every: Annotated[
         bool, typer.Option("--every", help="Report every positive check, not once per appearance.")
     ] = False,
-    cooldown: Annotated[float, typer.Option(help="Minimum seconds between reports.", min=0)] = 0.0,
-    max_triggers: Annotated[int | None, typer.Option(help="Stop after this many reports.", min=1)] = None,
-    duration: Annotated[float | None, typer.Option(help="Stop after this many seconds.", min=1)] = None,
-    from_start: Annotated[bool, typer.Option("--from-start", help="HLS: start at the first listed segment.")] = False,
+    cooldown: Annotated[
+        float, typer.Option(metavar="SECONDS", help="Minimum seconds between two reports.", min=0)
+    ] = 0.0,
+    max_triggers: Annotated[
+        int | None, typer.Option(metavar="N", help="Stop after this many reports (default: no limit).", min=1)
+    ] = None,
+    duration: Annotated[
+        float | None, typer.Option(metavar="SECONDS", help="Stop after this many seconds (default: no limit).", min=1)
+    ] = None,
+    from_start: Annotated[
+        bool, typer.Option("--from-start", help="HLS: start at the first listed segment, not the live edge.")
+    ] = False,
     fast: Annotated[bool, typer.Option("--fast", help="Files: analyse as fast as possible, not in real time.")] = False,
-    chunk_seconds: Annotated[float, typer.Option(help="Length of recorded chunks.", min=1)] = 10.0,
+    chunk_seconds: Annotated[
+        float, typer.Option(metavar="SECONDS", help="Length of the recorded chunks.", min=1)
+    ] = 10.0,
     no_prefilter: Annotated[
         bool, typer.Option("--no-prefilter", help="Ask the model at every check, even when nothing changed.")
     ] = False,
     json_lines: JsonOpt = False,
     verbose: VerboseOpt = False,
 ) -> None:
-    """Watch SOURCE and report each time CONDITION becomes true."""
+    """Watch SOURCE and report when CONDITION becomes true.
+
+    Each appearance is reported once (--every: every positive check), with its stream time, the model's
+    explanation and confidence, under a status line. Ctrl-C stops cleanly.
+    """
+    source = require_text(source, "SOURCE", SOURCE_EXAMPLE)
+    condition = require_text(condition, "CONDITION", CONDITION_EXAMPLE)
     _setup_logging(verbose)
     from livesight.pipeline.watch import WatchOptions, watch_source
     from livesight.rules import TriggerRule
@@ -100,7 +142,7 @@ def watch(
         source=source,
         condition=condition,
         interval=interval,
-        mode=_mode(mode),
+        mode=mode.input_mode,
         clip_duration=clip_duration,
         rule=TriggerRule(cooldown_seconds=cooldown, max_triggers=max_triggers, once_per_appearance=not every),
         duration=duration,
@@ -110,28 +152,42 @@ def watch(
         prefilter=not no_prefilter,
     )
     printer = TriggerPrinter(json_lines=json_lines)
-    code = _run(watch_source(load_settings(), options, printer))
+    code = _run(watch_source(settings(), options, printer))
     raise typer.Exit(code)
 
 
 @app.command()
 def check(
-    source: Annotated[str, typer.Argument(help="Source URL or file.")],
-    condition: Annotated[str, typer.Argument(help="A yes/no question about the picture.")],
-    mode: ModeOpt = "frames",
-    clip_duration: Annotated[float, typer.Option(min=1, max=10)] = 3.0,
-    json_lines: JsonOpt = False,
+    source: SourceArg,
+    condition: Annotated[
+        str,
+        typer.Argument(
+            metavar="CONDITION",
+            help='A yes/no question about the picture, e.g. "is the gate open?"',
+            show_default=False,
+        ),
+    ],
+    mode: ModeOpt = Mode.FRAMES,
+    clip_duration: ClipDurationOpt = 3.0,
+    json_lines: Annotated[
+        bool, typer.Option("--json", help="Print the verdict as one line of JSON, for scripts.")
+    ] = False,
     verbose: VerboseOpt = False,
 ) -> None:
-    """Check CONDITION once on the newest picture of SOURCE and print the verdict."""
+    """Check CONDITION once on the newest picture of SOURCE.
+
+    Prints the verdict (YES or NO), the model's confidence and its explanation.
+    """
+    source = require_text(source, "SOURCE", SOURCE_EXAMPLE)
+    condition = require_text(condition, "CONDITION", CONDITION_EXAMPLE)
     _setup_logging(verbose)
     from livesight.pipeline.watch import check_source
 
-    result = _run(check_source(load_settings(), source, condition, _mode(mode), clip_duration))
+    result = _run(check_source(settings(), source, condition, mode.input_mode, clip_duration))
     verdict = result.verdict
     if json_lines:
-        out.print_json(
-            data={
+        json_line(
+            {
                 "triggered": verdict.match,
                 "explanation": verdict.explanation,
                 "confidence": verdict.confidence,
@@ -147,17 +203,23 @@ def check(
 
 @app.command()
 def validate(
-    source: Annotated[str, typer.Argument(help="Source URL or file.")],
-    json_lines: JsonOpt = False,
+    source: SourceArg,
+    json_lines: Annotated[
+        bool, typer.Option("--json", help="Print the result as one line of JSON, for scripts.")
+    ] = False,
     verbose: VerboseOpt = False,
 ) -> None:
-    """Tell whether SOURCE is reachable and live, with its codec, resolution and frame rate."""
+    """Tell whether SOURCE is reachable and live.
+
+    Prints whether it is live, its platform, codec, resolution and frame rate.
+    """
+    source = require_text(source, "SOURCE", SOURCE_EXAMPLE)
     _setup_logging(verbose)
     from livesight.sources.probe import probe
 
-    result = _run(asyncio.to_thread(probe, source, load_settings()))
+    result = _run(asyncio.to_thread(probe, source, settings()))
     if json_lines:
-        out.print_json(data=result.as_dict())
+        json_line(result.as_dict())
         return
     out.print(
         f"{'live' if result.is_live else 'not live'} · {result.platform} · {result.codec} "
@@ -170,33 +232,55 @@ def validate(
         out.print(result.error_hint, markup=False)
 
 
+class Judge(enum.StrEnum):
+    AUTO = "auto"
+    MODEL = "model"
+    TEST = "test"
+
+
 @app.command()
 def demo(
     judge: Annotated[
-        str, typer.Option(help="auto: the configured model, else the built-in test model; model; test.")
-    ] = "auto",
-    speed: Annotated[float, typer.Option(help="Play the synthetic stream this many times faster.", min=0.1)] = 1.0,
-    interval: Annotated[float, typer.Option(min=0.2)] = 1.0,
+        Judge,
+        typer.Option(
+            help="Who judges: auto (the configured model, else local CLIP, else the built-in test model), "
+            "model (the configured model only) or test (the built-in test model)."
+        ),
+    ] = Judge.AUTO,
+    speed: Annotated[
+        float, typer.Option(metavar="FACTOR", help="Play the synthetic stream this many times faster.", min=0.1)
+    ] = 1.0,
+    interval: Annotated[float, typer.Option(metavar="SECONDS", help="Seconds of video between checks.", min=0.2)] = 1.0,
     json_lines: JsonOpt = False,
     verbose: VerboseOpt = False,
 ) -> None:
-    """Start a synthetic live stream on 127.0.0.1 and watch it for a red square."""
+    """Watch a synthetic live stream for a red square.
+
+    The stream is generated and served on 127.0.0.1: a red square shows from 00:20 to 00:28 and from 00:50
+    to 00:58. Works offline.
+    """
     _setup_logging(verbose)
     from livesight.demo import run_demo
 
-    if judge not in ("auto", "model", "test"):
-        raise fail(f"--judge must be auto, model or test, not {judge!r}.")
     printer = TriggerPrinter(json_lines=json_lines)
-    raise typer.Exit(_run(run_demo(load_settings(), printer, judge=judge, speed=speed, interval=interval)))
+    raise typer.Exit(_run(run_demo(settings(), printer, judge=judge.value, speed=speed, interval=interval)))
 
 
 @app.command()
 def serve(
-    host: Annotated[str | None, typer.Option(help="Address to bind (default 127.0.0.1).")] = None,
-    port: Annotated[int | None, typer.Option(help="Port (default 8800).", min=1, max=65535)] = None,
+    host: Annotated[
+        str | None,
+        typer.Option(metavar="ADDRESS", help="Address to listen on (default: LIVESIGHT_HOST, else 127.0.0.1)."),
+    ] = None,
+    port: Annotated[
+        int | None, typer.Option(metavar="PORT", help="Port (default: LIVESIGHT_PORT, else 8800).", min=1, max=65535)
+    ] = None,
     verbose: VerboseOpt = False,
 ) -> None:
-    """Run the HTTP API (live-monitor jobs, sessions, webhooks, SSE) and the engine in one process."""
+    """Run the HTTP API, the web UI and the engine.
+
+    One process serves live-monitor jobs, sessions, webhooks and SSE; API docs at /docs.
+    """
     import uvicorn
 
     from livesight.logs import configure_logging
@@ -210,13 +294,13 @@ def serve(
         overrides["host"] = host
     if port is not None:
         overrides["port"] = port
-    settings = load_settings(**overrides)
-    _run(_check_serve(settings))
-    err.print(f"LiveSight {__version__} on http://{settings.host}:{settings.port}  (API docs: /docs)", markup=False)
+    config = settings(**overrides)
+    _run(_check_serve(config))
+    err.print(f"LiveSight {__version__} on http://{config.host}:{config.port}  (API docs: /docs)", markup=False)
     uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
+        create_app(config),
+        host=config.host,
+        port=config.port,
         log_level="info" if verbose else "warning",
         timeout_graceful_shutdown=20,
     )
@@ -247,70 +331,13 @@ async def _check_serve(settings: Any) -> None:
 
 app.add_typer(sessions_app, name="sessions")
 app.add_typer(jobs_app, name="jobs")
-
-keys_app = typer.Typer(help="Manage API keys.", no_args_is_help=True, rich_markup_mode=None)
 app.add_typer(keys_app, name="keys")
 
 
-@keys_app.command("create")
-def keys_create(name: Annotated[str, typer.Option(help="A label for the key.")] = "default") -> None:
-    """Create an API key; its token is printed once and never stored."""
-    from livesight.store import Store
-
-    async def create() -> tuple[Any, str, str]:
-        store = await Store.open(load_settings().resolved_database_url())
-        try:
-            record, token = await store.create_api_key(name)
-            return record, token, await store.get_webhook_secret(record.id)
-        finally:
-            await store.close()
-
-    record, token, secret = _run(create())
-    out.print(f"key id:          {record.id}", markup=False)
-    out.print(f"token:           {token}", markup=False)
-    out.print(f"webhook secret:  {secret}", markup=False)
-    err.print("Keep the token now: it is stored only as a hash and cannot be shown again.", markup=False)
-
-
-@keys_app.command("list")
-def keys_list() -> None:
-    """List API keys (never their tokens)."""
-    from livesight.store import Store
-
-    async def fetch() -> list[Any]:
-        store = await Store.open(load_settings().resolved_database_url())
-        try:
-            return list(await store.list_api_keys())
-        finally:
-            await store.close()
-
-    for key in _run(fetch()):
-        state = "revoked" if key.revoked_at else "active"
-        out.print(
-            f"{key.id}  {key.token_prefix}…  {key.name}  {state}  created {key.created_at:%Y-%m-%d}", markup=False
-        )
-
-
-@keys_app.command("revoke")
-def keys_revoke(key_id: Annotated[str, typer.Argument(help="The key id (key_…).")]) -> None:
-    """Revoke a key: requests with it get 401 from now on."""
-    from livesight.store import Store
-
-    async def revoke() -> None:
-        store = await Store.open(load_settings().resolved_database_url())
-        try:
-            await store.revoke_api_key(key_id)
-        finally:
-            await store.close()
-
-    _run(revoke())
-    out.print(f"revoked {key_id}", markup=False)
-
-
-@app.command()
+@app.command(hidden=True)
 def version() -> None:
-    """Print the version."""
-    out.print(__version__)
+    """Print the version (as --version does)."""
+    out.print(f"livesight {__version__}", markup=False, highlight=False)
 
 
 class TriggerPrinter:
@@ -318,34 +345,29 @@ class TriggerPrinter:
 
     def __init__(self, *, json_lines: bool) -> None:
         self.json_lines = json_lines
-        self._live: Live | None = None
+        self._status = StatusLine()
         self.printed = 0
 
     def __enter__(self) -> TriggerPrinter:
-        if err.is_terminal:
-            self._live = Live(Text(""), console=err, refresh_per_second=4, transient=True)
-            self._live.__enter__()
+        self._status.__enter__()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self._live is not None:
-            self._live.__exit__(None, None, None)
+        self._status.__exit__(*exc)
 
     def status(self, text: str) -> None:
-        if self._live is not None:
-            self._live.update(Text(text, style="dim"))
+        self._status.update(text)
 
     def info(self, text: str) -> None:
         target = err if self.json_lines else out
-        target.print(text, markup=False, soft_wrap=True)
+        target.print(plain(text), markup=False, soft_wrap=True)  # e.g. why the source failed, without errno
 
     def event(self, event: Any, data: dict[str, Any]) -> None:
         self.printed += 1
         if self.json_lines:
             record = asdict(event)
             record.update({k: v for k, v in data.items() if k in ("condition", "explanation", "frame_path", "query")})
-            sys.stdout.write(json.dumps(record) + "\n")
-            sys.stdout.flush()
+            json_line(record)
             return
         stamp = datetime.now(UTC).strftime("%H:%M:%S")
         out.print(
@@ -362,10 +384,32 @@ def _escape(text: str) -> str:
     return escape(text)
 
 
+# typer vendors click from 0.2x on; its exception classes are reached through a public one, whichever it is.
+_UsageError: type[Exception] = next(k for k in typer.BadParameter.__mro__ if k.__name__ == "UsageError")
+_ClickException: type[Exception] = next(k for k in typer.BadParameter.__mro__ if k.__name__ == "ClickException")
+
+
+def _usage_line(exc: Exception) -> str:
+    format_message = getattr(exc, "format_message", None)
+    message = plain_usage(str(format_message() if callable(format_message) else exc))
+    command = getattr(getattr(exc, "ctx", None), "command_path", "") or "livesight"
+    return f"{message.rstrip('.')}. See `{command} --help`."
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of the ``livesight`` console script."""
     try:
-        app(args=list(argv) if argv is not None else None, prog_name="livesight")
-    except KeyboardInterrupt:
-        err.print("interrupted")
+        code = app(args=list(argv) if argv is not None else None, prog_name="livesight", standalone_mode=False)
+    except _UsageError as exc:
+        if type(exc).__name__ == "NoArgsIsHelpError":  # `livesight jobs` alone: its help, as click prints it
+            exc.show()  # type: ignore[attr-defined]
+            raise SystemExit(2) from None
+        raise SystemExit(fail(_usage_line(exc)).exit_code) from None
+    except _ClickException as exc:
+        raise SystemExit(fail(exc.format_message()).exit_code) from None  # type: ignore[attr-defined]
+    except (KeyboardInterrupt, typer.Abort):
+        err.print("interrupted", markup=False)
         raise SystemExit(130) from None
+    if code == 130:
+        err.print("interrupted", markup=False)
+    raise SystemExit(code if isinstance(code, int) else 0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -15,6 +16,8 @@ import av.error
 from livesight.sources.errors import NotAStream, SourceEnded, SourceError, SourceOffline, TransientSourceError
 from livesight.sources.urls import redact, redact_text
 from livesight.types import StreamInfo
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -42,10 +45,14 @@ def stream_info(stream: av.video.stream.VideoStream) -> StreamInfo:
 
 def map_av_error(exc: BaseException, url: str) -> SourceError:
     """Turn an FFmpeg/OS error into a source error with a readable, credential-free message."""
-    safe = redact(url)
-    text = redact_text(str(exc))
     if isinstance(exc, SourceError):
         return exc
+    safe = redact(url)
+    # FFmpeg's own wording, without its "[Errno 1094995529] …: '<url>'" wrapping: the URL is named already,
+    # and errno numbers mean nothing to a user. The whole text goes to the debug log.
+    log.debug("reading %s failed: %s", safe, redact_text(str(exc)))
+    strerror = getattr(exc, "strerror", None)
+    text = redact_text(strerror if isinstance(strerror, str) and strerror else str(exc))
     if isinstance(exc, av.error.HTTPNotFoundError | FileNotFoundError | av.error.FileNotFoundError):
         return SourceOffline(f"{safe} was not found (404).")
     if isinstance(exc, av.error.HTTPForbiddenError | av.error.HTTPUnauthorizedError):
@@ -57,7 +64,7 @@ def map_av_error(exc: BaseException, url: str) -> SourceError:
     if isinstance(exc, av.error.ConnectionRefusedError | ConnectionRefusedError):
         return SourceOffline(f"Connection to {safe} was refused.")
     if isinstance(exc, av.error.InvalidDataError):
-        return NotAStream(f"{safe} does not contain video FFmpeg can read ({text}).")
+        return NotAStream(f"{safe} is not video LiveSight can read: a web page, or a format FFmpeg does not know.")
     if isinstance(exc, av.error.ExitError | av.error.TimeoutError | TimeoutError):
         return TransientSourceError(f"Timed out reading {safe}.")
     if isinstance(exc, av.error.ConnectionResetError | av.error.EOFError | ConnectionError | OSError):
