@@ -156,3 +156,28 @@ def test_sessions_check_their_source_at_start(server: LiveServer, stream: LiveHL
         )
         assert later.status_code == 200 and later.json()["status"] == "INITIALIZING"
         client.post("/api/live/end-session", data={k: later.json()[k] for k in ("stream_id", "session_id")})
+
+
+def test_bad_input_gets_plain_words(server: LiveServer, stream: LiveHLSServer) -> None:
+    """Blank text is refused on every entry point, and 422s read as sentences, not pydantic's wording."""
+    with server.client() as client:
+        for path, body in (
+            ("/api/check-once", {"stream_url": stream.url, "condition": "   "}),
+            ("/api/live-monitor", {"stream_url": stream.url, "condition": ""}),
+            ("/api/analyze-frame", {"frame_b64": "aGVsbG8=", "question": " \t"}),
+            ("/api/streams/validate", {"stream_url": "  "}),
+        ):
+            refused = client.post(path, json=body)
+            assert refused.status_code == 422, (path, refused.text)
+            message = refused.json()["error"]["message"]
+            assert "must not be" in message and "should" not in message, (path, message)
+        refused = client.post("/api/live/start-session", data={"source_url": stream.url, "name": "  "})
+        assert refused.status_code == 422 and refused.json()["error"]["message"] == "name: must not be blank"
+        limits = client.post(
+            "/api/live-monitor", json={"stream_url": stream.url, "condition": "a red square?", "max_triggers": 0}
+        )
+        assert limits.json()["error"]["fields"] == [
+            {"field": "max_triggers", "message": "must be at least 1", "type": "greater_than_equal"}
+        ]
+        missing = client.post("/api/live-monitor", json={"stream_url": stream.url})
+        assert missing.json()["error"]["message"] == "condition: is required"

@@ -205,7 +205,7 @@ def test_tools(server: LiveServer, stream: LiveHLSServer) -> None:
         ).json()
         assert once["triggered"] is False and once["frame_b64"] and once["latency_ms"] >= 0
         junk = client.post("/api/analyze-frame", json={"frame_b64": "bm90IGFuIGltYWdl", "question": "red?"})
-        assert junk.status_code == 422 and junk.json()["error"]["code"] == "VALIDATION_ERROR"
+        assert junk.status_code == 400 and junk.json()["error"]["code"] == "BAD_REQUEST"  # as the hosted docs
         frame = client.post("/api/analyze-frame", json={"frame_b64": once["frame_b64"], "question": "any red?"})
         assert frame.status_code == 200 and frame.json()["triggered"] is False
         assert client.get("/healthz").json()["status"] == "ok"

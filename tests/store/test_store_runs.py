@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -158,7 +159,7 @@ async def test_job_round_trip_and_update(store: Store) -> None:
     job = await store.create_job(
         "live-monitor", "https://x/live.m3u8", "is the door open?", "webhook", "https://hook/x", config, owner="k"
     )
-    assert job.id.startswith("job_")
+    assert str(uuid.UUID(job.id)) == job.id  # job ids are UUIDs, as the hosted API documents
     assert (job.job_type, job.status, job.delivery_mode) == (JobType.LIVE_MONITOR, JobStatus.PENDING, "webhook")
     assert (job.config, job.stats, job.reason, job.last_event_seq) == (config, {}, None, 0)
     assert job.webhook_url == "https://hook/x" and job.owner == "k" and _is_aware_utc(job.created_at)

@@ -170,7 +170,7 @@ def test_forms_show_api_errors_next_to_fields_and_check_once(
     page.fill("#s-source", "http://127.0.0.1:9/live.m3u8")
     page.click("#session-form button[type=submit]")
     page.wait_for_selector("#s-name-err:visible")
-    assert "at least 1 character" in page.inner_text("#s-name-err")
+    assert page.inner_text("#s-name-err") == "Must not be empty"  # the API's words, as a sentence
     assert page.get_attribute("#s-name", "aria-invalid") == "true"
     assert page.evaluate("document.activeElement.id") == "s-name"
     assert page.is_hidden("#s-source-err")
@@ -183,8 +183,8 @@ def test_forms_show_api_errors_next_to_fields_and_check_once(
         page.fill("#j-max", "0")
         page.click("#job-form button[type=submit]")
         page.wait_for_selector("#j-interval-err:visible")
-        assert "greater than or equal to 1" in page.inner_text("#j-interval-err")
-        assert "greater than or equal to 1" in page.inner_text("#j-max-err")
+        assert page.inner_text("#j-interval-err") == "Must be at least 1 second"
+        assert page.inner_text("#j-max-err") == "Must be at least 1"
         assert page.is_hidden("#j-condition-err")
         assert page.url.endswith("/ui/new")
 

@@ -25,7 +25,7 @@ from livesight.pipeline.retention import retention_loop
 from livesight.pipeline.sessions import SessionManager
 from livesight.settings import Settings, load_settings
 from livesight.signing import URLSigner
-from livesight.sources.errors import InvalidSourceURL, NotLive
+from livesight.sources.errors import InvalidSourceURL, NotLive, SourceOffline
 from livesight.sources.hub import SourceRegistry
 from livesight.sources.probe import probe
 from livesight.sources.urls import SourceKind, classify, redact
@@ -65,7 +65,10 @@ class AppState:
                 "Local files are not accepted as sources over the API.",
                 remediation="Use a stream URL, or set LIVESIGHT_ALLOW_FILE_SOURCES=true on a trusted server.",
             )
-        await self.check_url(url)
+        try:
+            await self.check_url(url)
+        except OSError as exc:  # the host does not resolve: the stream cannot be reached (not a server error)
+            raise SourceOffline(f"{redact(url)}: the host does not resolve ({exc.strerror or exc}).") from None
 
     async def probe_source(self, url: str, *, require_live: bool) -> None:
         """Check ``url`` (:meth:`check_source`), then open it and decode a frame, so that a source that
@@ -183,6 +186,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     from livesight.api import routes_jobs, routes_sessions, routes_tools, routes_ui
 
     app.include_router(routes_jobs.router)
+    routes_jobs.document_bounds(app, settings)  # /openapi.json states this server's minimum interval
     app.include_router(routes_sessions.router)
     app.include_router(routes_tools.router)
     app.include_router(routes_tools.health_router)

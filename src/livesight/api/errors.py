@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -96,6 +97,55 @@ def _field_name(loc: tuple[Any, ...]) -> str:
     return ".".join(parts) or "body"
 
 
+# How pydantic's own messages begin; a message of our own validators (raised with our wording) is kept.
+_PYDANTIC_WORDING = ("Input should", "String should", "Field required", "Invalid JSON", "JSON input")
+
+
+def _bound(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def field_message(error: Mapping[str, Any]) -> str:
+    """One validation error of pydantic's in plain words ("must be at least 5", not "Input should be
+    greater than or equal to 5"); messages of our own validators pass through."""
+    kind, ctx = str(error.get("type", "")), error.get("ctx") or {}
+    message = str(error.get("msg", "invalid"))
+    plain = {
+        "missing": "is required",
+        "string_too_short": "must not be empty"
+        if ctx.get("min_length") == 1
+        else f"must be at least {ctx.get('min_length')} characters",
+        "string_too_long": f"must be at most {ctx.get('max_length')} characters",
+        "greater_than_equal": f"must be at least {_bound(ctx.get('ge'))}",
+        "greater_than": f"must be more than {_bound(ctx.get('gt'))}",
+        "less_than_equal": f"must be at most {_bound(ctx.get('le'))}",
+        "less_than": f"must be less than {_bound(ctx.get('lt'))}",
+        "literal_error": f"must be one of {ctx.get('expected')}",
+        "bool_parsing": "must be true or false",
+        "bool_type": "must be true or false",
+        "int_parsing": "must be a whole number",
+        "int_type": "must be a whole number",
+        "int_from_float": "must be a whole number",
+        "float_parsing": "must be a number",
+        "float_type": "must be a number",
+        "string_type": "must be text",
+        "json_invalid": "is not valid JSON",
+        "model_attributes_type": "must be a JSON object",
+        "dict_type": "must be a JSON object",
+    }.get(kind)
+    if plain is not None and message.startswith(_PYDANTIC_WORDING):
+        return plain
+    return message.removeprefix("Value error, ")
+
+
+def validation_fields(errors: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """pydantic's errors as the 422 envelope's ``fields``: each field's name and a plain message."""
+    return [
+        {"field": _field_name(tuple(e.get("loc", ()))), "message": field_message(e), "type": e.get("type")}
+        for e in errors
+    ]
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(LiveSightError)
     async def _domain(_: Request, exc: LiveSightError) -> JSONResponse:
@@ -108,10 +158,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
-        fields = [
-            {"field": _field_name(tuple(e.get("loc", ()))), "message": e.get("msg", "invalid"), "type": e.get("type")}
-            for e in exc.errors()
-        ]
+        fields = validation_fields(exc.errors())
         message = "; ".join(f"{f['field']}: {f['message']}" for f in fields) or "The request is not valid."
         return error_response(422, "VALIDATION_ERROR", message, "Fix the fields named above and retry.", fields=fields)
 

@@ -6,13 +6,14 @@ import asyncio
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Header, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.sse import EventSourceResponse
 
 from livesight.api.auth import Owner
 from livesight.api.errors import APIError, not_found
 from livesight.api.models import (
+    MIN_INTERVAL_SECONDS,
     CancelResponse,
     ErrorEnvelope,
     JobDetail,
@@ -22,7 +23,8 @@ from livesight.api.models import (
     LiveMonitorRequest,
 )
 from livesight.api.sse import job_event_stream, parse_last_event_id
-from livesight.pipeline.jobs import DigestSpec, MonitorSpec, job_stats
+from livesight.pipeline.jobs import DigestSpec, MonitorSpec, job_config
+from livesight.settings import Settings
 from livesight.sources.urls import redact
 from livesight.store.records import JobRecord
 
@@ -35,13 +37,35 @@ def _state(request: Request) -> Any:
     return request.app.state.ls
 
 
-def _job_response(job: JobRecord, message: str | None = None) -> JobResponse:
+async def server_bounds(request: Request) -> None:
+    """Bounds that are the server's settings, for the request body's validators (run before the body is
+    validated; ``async`` so that it runs in the request's own context)."""
+    MIN_INTERVAL_SECONDS.set(_state(request).settings.min_interval_seconds)
+
+
+def document_bounds(app: FastAPI, settings: Settings) -> None:
+    """/openapi.json states the bounds ``server_bounds`` enforces: the minimum interval is this server's."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = generate()
+            for name, model in schema.get("components", {}).get("schemas", {}).items():
+                if name.startswith("LiveMonitorRequest"):
+                    model["properties"]["interval_seconds"]["minimum"] = settings.min_interval_seconds
+        return app.openapi_schema or generate()
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _job_response(job: JobRecord, details: dict[str, Any], message: str | None = None) -> JobResponse:
     return JobResponse(
         job_id=job.id,
         status=job.status,
         created_at=job.created_at,
         job_type=job.job_type,
         stream_url=redact(job.stream_url),
+        details=details,
         message=message,
     )
 
@@ -51,6 +75,7 @@ def _job_response(job: JobRecord, message: str | None = None) -> JobResponse:
     response_model=JobResponse,
     responses={**ERRORS, 200: {"content": {"text/event-stream": {}}, "description": "JSON, or SSE when asked"}},
     summary="Start a live monitor job",
+    dependencies=[Depends(server_bounds)],
 )
 async def create_monitor(
     body: LiveMonitorRequest,
@@ -62,13 +87,6 @@ async def create_monitor(
     """Delivery mode by request shape: ``webhook_url`` → webhooks; else ``Accept: text/event-stream`` → this
     response is an SSE stream; else polling (``GET /api/jobs/{job_id}``)."""
     state = _state(request)
-    if body.interval_seconds < state.settings.min_interval_seconds:
-        raise APIError(
-            "VALIDATION_ERROR",
-            f"interval_seconds: must be at least {state.settings.min_interval_seconds:g}",
-            "Raise interval_seconds (the server's minimum is LIVESIGHT_MIN_INTERVAL_SECONDS).",
-            fields=[{"field": "interval_seconds", "message": "below the server's minimum"}],
-        )
     mode = await _prepare(state, body.stream_url, body.webhook_url, body.skip_validation, accept)
     spec = MonitorSpec(
         stream_url=body.stream_url,
@@ -91,13 +109,23 @@ async def create_monitor(
 async def _prepare(
     state: Any, stream_url: str, webhook_url: str | None, skip_validation: bool, accept: str | None
 ) -> Literal["webhook", "sse", "polling"]:
-    """Check the URLs, and pick the delivery mode by request shape."""
-    if skip_validation:
+    """Check the URLs, and pick the delivery mode by request shape. A stream ``POST /api/prepare-stream``
+    found live a moment ago is not probed again (the network policy is still applied)."""
+    if skip_validation or state.jobs.probes.recent(stream_url) is not None:
         await state.check_source(stream_url)
     else:
         await state.probe_source(stream_url, require_live=True)
     if webhook_url:
-        await state.check_url(webhook_url)
+        try:
+            await state.check_url(webhook_url)
+        except OSError as exc:  # its host does not resolve
+            message = f"webhook_url: the host does not resolve ({exc.strerror or exc})"
+            raise APIError(
+                "VALIDATION_ERROR",
+                message,
+                "Use a webhook URL whose host this server can resolve.",
+                fields=[{"field": "webhook_url", "message": message}],
+            ) from None
     return "webhook" if webhook_url else "sse" if "text/event-stream" in (accept or "") else "polling"
 
 
@@ -113,7 +141,7 @@ def _answer(state: Any, request: Request, response: Response, job: JobRecord, mo
         "webhook": f"Events will be POSTed to {redact(job.webhook_url or '')}.",
         "polling": f"Poll GET /api/jobs/{job.id} for status and results.",
     }[mode]
-    return _job_response(job, message)
+    return _job_response(job, job_config(job), message)
 
 
 @router.post(
@@ -153,8 +181,11 @@ async def list_jobs(
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,
 ) -> JobList:
-    jobs, total = await _state(request).store.list_jobs(owner, status, type, limit, offset)
-    return JobList(jobs=[_job_response(j) for j in jobs], total=total, limit=limit, offset=offset)
+    """Newest first; each job's ``details`` are its statistics (``GET /api/jobs/{job_id}`` has its config too)."""
+    state = _state(request)
+    jobs, total = await state.store.list_jobs(owner, status, type, limit, offset)
+    items = [_job_response(j, state.jobs.live_stats(j)) for j in jobs]
+    return JobList(jobs=items, total=total, limit=limit, offset=offset)
 
 
 async def _own_job(request: Request, job_id: str, owner: str | None) -> JobRecord:
@@ -168,8 +199,7 @@ async def _own_job(request: Request, job_id: str, owner: str | None) -> JobRecor
 async def get_job(job_id: str, request: Request, owner: Owner) -> JobDetail:
     state = _state(request)
     job = await _own_job(request, job_id, owner)
-    run = state.jobs.run_of(job_id)
-    stats = job_stats(run.stats, None, run.health) if run is not None else job.stats
+    stats = state.jobs.live_stats(job)
     events = await state.store.list_events("job", job_id)
     triggers = [state.jobs.trigger_view(e) for e in events if e.type == "condition"]
     summaries = [e.data.get("payload", {}) for e in events if e.type == "summary"]
@@ -181,7 +211,7 @@ async def get_job(job_id: str, request: Request, owner: Owner) -> JobDetail:
         stream_url=redact(job.stream_url),
         condition=job.condition,
         delivery_mode=job.delivery_mode,
-        config=job.config,
+        config=job_config(job),
         stats=stats,
         triggers=triggers,
         summaries=summaries,

@@ -11,11 +11,11 @@ from typing import Annotated, Any, Literal, TypeVar
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import FileResponse, Response
 from fastapi.sse import EventSourceResponse
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, Field, ValidationError
 
 from livesight.api.auth import Owner
-from livesight.api.errors import APIError, not_found
-from livesight.api.models import ErrorEnvelope
+from livesight.api.errors import APIError, not_found, validation_fields
+from livesight.api.models import ErrorEnvelope, NonBlank
 from livesight.api.sse import event_stream, parse_last_event_id
 from livesight.delivery.broker import Message
 from livesight.sources.urls import redact
@@ -26,10 +26,17 @@ ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorEnvelope} for co
 M = TypeVar("M", bound=BaseModel)
 
 
+def _blank_is_none(value: str | None) -> str | None:
+    """An empty optional text field of a form means "none"."""
+    return value.strip() or None if value is not None else None
+
+
 class StartSessionRequest(BaseModel):
-    source_url: str = Field(min_length=1, max_length=2000, description="Reachable live-stream URL.")
-    name: str = Field(min_length=1, max_length=200, description="Friendly session name shown in the web UI.")
-    rapid_review_query: str | None = Field(default=None, max_length=2000, description="Continuous event detection.")
+    source_url: NonBlank = Field(min_length=1, max_length=2000, description="Reachable live-stream URL.")
+    name: NonBlank = Field(min_length=1, max_length=200, description="Friendly session name shown in the web UI.")
+    rapid_review_query: Annotated[str | None, AfterValidator(_blank_is_none)] = Field(
+        default=None, max_length=2000, description="Continuous event detection; empty or left out: record only."
+    )
     stream_id: str | None = Field(default=None, max_length=64, description="Existing parent stream ID.")
     webhook_url: str | None = Field(default=None, max_length=2083, description="Also POST events here (signed).")
     skip_validation: bool = Field(
@@ -55,9 +62,9 @@ class EndSessionResponse(BaseModel):
 
 
 class AttachStreamRequest(BaseModel):
-    stream_id: str = Field(min_length=1, max_length=64)
-    stream_name: str = Field(min_length=1, max_length=200)
-    source_url: str = Field(min_length=1, max_length=2000)
+    stream_id: NonBlank = Field(min_length=1, max_length=64)
+    stream_name: NonBlank = Field(min_length=1, max_length=200)
+    source_url: NonBlank = Field(min_length=1, max_length=2000)
 
 
 class OkResponse(BaseModel):
@@ -129,7 +136,7 @@ async def read_body(request: Request, model: type[M]) -> M:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        fields = [{"field": ".".join(str(p) for p in e["loc"]) or "body", "message": e["msg"]} for e in exc.errors()]
+        fields = validation_fields(exc.errors())
         raise APIError(
             "VALIDATION_ERROR",
             "; ".join(f"{f['field']}: {f['message']}" for f in fields),

@@ -8,9 +8,10 @@ import binascii
 import io
 import time
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any, Literal
+from urllib.parse import parse_qs, urlsplit
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import PlainTextResponse
 from PIL import Image, UnidentifiedImageError
 from prometheus_client import generate_latest
@@ -25,12 +26,13 @@ from livesight.api.models import (
     CheckOnceRequest,
     CheckOnceResponse,
     ErrorEnvelope,
+    PrepareStreamResponse,
     ValidateRequest,
     ValidateResponse,
 )
 from livesight.pipeline.once import check_once
-from livesight.sources.errors import SourceError
-from livesight.sources.probe import probe
+from livesight.sources.errors import InvalidSourceURL, NotLive, SourceError
+from livesight.sources.probe import ProbeResult, probe
 from livesight.sources.urls import platform_of, redact
 from livesight.types import JudgeImage, Sample
 
@@ -80,7 +82,8 @@ async def check_once_route(body: CheckOnceRequest, request: Request, owner: Owne
     """Judge the condition on the stream's newest frame (or clip), synchronously, without a job."""
     state = request.app.state.ls
     await state.check_source(body.stream_url)
-    await asyncio.to_thread(probe, body.stream_url, state.settings, state.policy)
+    if state.jobs.probes.recent(body.stream_url) is None:  # POST /api/prepare-stream spares this probe
+        await asyncio.to_thread(probe, body.stream_url, state.settings, state.policy)
     result = await check_once(
         body.stream_url,
         body.condition,
@@ -104,16 +107,24 @@ async def check_once_route(body: CheckOnceRequest, request: Request, owner: Owne
 @router.post("/streams/validate", response_model=ValidateResponse, responses=ERRORS, summary="Validate a stream URL")
 async def validate_stream(body: ValidateRequest, request: Request, owner: Owner) -> ValidateResponse:
     """Reachable? Live? Codec, size and frame rate. A source that cannot be read answers ``is_live: false``
-    with an ``error_hint`` rather than an error, so the caller can show why."""
+    with an ``error_hint`` rather than an error, so the caller can show why (a malformed URL, or one the
+    network policy refuses, is an error: ``INVALID_URL``, ``URL_NOT_ALLOWED``)."""
     state = request.app.state.ls
-    await state.check_source(body.stream_url)
     try:
+        await state.check_source(body.stream_url)  # a host that does not resolve: SourceOffline, answered below
         result = await asyncio.to_thread(probe, body.stream_url, state.settings, state.policy)
+    except InvalidSourceURL:
+        raise
     except SourceError as exc:
         return ValidateResponse(
             is_live=False,
+            valid=False,
             platform=platform_of(body.stream_url),
+            stream_id=None,
             title=None,
+            channel=None,
+            thumbnail_url=None,
+            viewer_count=None,
             parsed_url=redact(body.stream_url),
             width=None,
             height=None,
@@ -124,16 +135,62 @@ async def validate_stream(body: ValidateRequest, request: Request, owner: Owner)
     return ValidateResponse(**result.as_dict())
 
 
+@router.post(
+    "/prepare-stream", response_model=PrepareStreamResponse, responses=ERRORS, summary="Check a stream, remember it"
+)
+async def prepare_stream(
+    request: Request,
+    owner: Owner,
+    url: Annotated[str, Query(min_length=1, max_length=500, description="The live stream URL to prepare.")],
+) -> PrepareStreamResponse:
+    """Optional: checks ``url`` as job creation does (network policy, live probe) and remembers it for a
+    minute, so a job or check-once on it that follows starts without probing again; answers how to embed a
+    preview. A URL that is refused, unreachable or not live answers the same error as ``POST
+    /api/live-monitor`` would."""
+    state = request.app.state.ls
+    await state.check_source(url)
+    started = time.monotonic()
+    result = await asyncio.to_thread(probe, url, state.settings, state.policy)
+    if not result.is_live:
+        raise NotLive(f"{redact(url)} is not a live stream.", remediation="Use a live URL.")
+    state.jobs.probes.remember(url, result)
+    took = round((time.monotonic() - started) * 1000)
+    embed_url, embed_type = _embed(url, result, state.public_url())
+    return PrepareStreamResponse(
+        success=True, message=f"Stream URL cached in {took}ms", cached=True, embed_url=embed_url, embed_type=embed_type
+    )
+
+
+def _embed(url: str, result: ProbeResult, public_url: str) -> tuple[str, Literal["iframe", "video"]]:
+    """A player for the page's platform (YouTube, Twitch), else the stream URL itself (credentials hidden)."""
+    parts = urlsplit(url)
+    if result.platform == "youtube":
+        video = result.stream_id or parse_qs(parts.query).get("v", [parts.path.rsplit("/", 1)[-1]])[0]
+        return f"https://www.youtube.com/embed/{video}?autoplay=1&mute=1", "iframe"
+    if result.platform == "twitch":
+        channel = parts.path.strip("/").split("/", 1)[0]
+        parent = urlsplit(public_url).hostname or "localhost"  # Twitch's player requires the embedding host
+        return f"https://player.twitch.tv/?channel={channel}&parent={parent}", "iframe"
+    return redact(url), "video"
+
+
 def _decode_image(frame_b64: str) -> Image.Image:
     data = frame_b64.split(",", 1)[1] if frame_b64.startswith("data:") else frame_b64
     try:
         raw = base64.b64decode(data, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise APIError(
+            "BAD_REQUEST",
+            f"Invalid base64 frame data: {exc}",
+            "Ensure frame_b64 is valid base64-encoded JPEG data (raw base64, or a data: URL).",
+        ) from None
+    try:
         image = Image.open(io.BytesIO(raw))
         image.load()
         return image
-    except (binascii.Error, ValueError, UnidentifiedImageError, OSError):
+    except (UnidentifiedImageError, OSError, ValueError):
         raise APIError(
-            "VALIDATION_ERROR", "frame_b64: not a base64-encoded JPEG or PNG image.", "Send a JPEG or PNG, base64."
+            "BAD_REQUEST", "frame_b64 is not a JPEG or PNG image.", "Ensure frame_b64 is a base64-encoded JPEG or PNG."
         ) from None
 
 
@@ -150,8 +207,11 @@ async def analyze_frame(body: AnalyzeFrameRequest, request: Request, owner: Owne
     picture = await asyncio.to_thread(to_jpeg)
     started = time.monotonic()
     verdict = await state.judge().check(body.question, Sample(0.0, 0.0, (picture,)))
-    latency = round((time.monotonic() - started) * 1000, 1)
-    return AnalyzeFrameResponse(answer=verdict.explanation, triggered=verdict.match, latency_ms=latency)
+    latency = round((time.monotonic() - started) * 1000)
+    frame = base64.b64encode(picture.jpeg).decode() if body.include_frame else None
+    return AnalyzeFrameResponse(
+        answer=verdict.explanation, triggered=verdict.match, latency_ms=latency, frame_b64=frame
+    )
 
 
 health_router = APIRouter(tags=["operations"])

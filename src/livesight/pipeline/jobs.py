@@ -13,7 +13,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, fields, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -29,12 +29,13 @@ from livesight.pipeline.sinks import StoreSink
 from livesight.pipeline.stats import RunStats
 from livesight.rules import StopReason, TriggerRule, job_status_for, make_event, new_id
 from livesight.sources.hub import SourceOptions
+from livesight.sources.probe import RecentProbes
 from livesight.sources.urls import redact
 from livesight.store.records import EventRecord, JobRecord
 from livesight.types import Chunk, Event, Gap, InputMode, Sample, Verdict
 
 if TYPE_CHECKING:
-    pass
+    from livesight.pipeline.runner import RunResult
 
 log = logging.getLogger(__name__)
 
@@ -103,8 +104,24 @@ class DigestSpec:
         return {k: v for k, v in asdict(self).items() if k not in ("stream_url", "webhook_url")}
 
 
-def job_stats(stats: RunStats, reason: str | None, health: Any = None) -> dict[str, Any]:
-    """``stats`` of ``GET /api/jobs/{id}``: SPEC's fields first, then LiveSight's extras."""
+def _spec_args(spec: type[MonitorSpec | DigestSpec], config: dict[str, Any]) -> dict[str, Any]:
+    """A stored config's fields of ``spec`` (it also records e.g. the model, which is not the spec's)."""
+    names = {f.name for f in fields(spec)}
+    return {k: v for k, v in config.items() if k in names}
+
+
+def job_config(job: JobRecord) -> dict[str, Any]:
+    """``config`` of ``GET /api/jobs/{id}`` (and the ``details`` of the job just created): the documented
+    keys (condition, model, webhook_url — redacted) and every other setting the job was created with."""
+    out: dict[str, Any] = {"condition": job.condition} if job.job_type != "live-digest" else {}
+    out.update({"model": job.config.get("model"), "webhook_url": redact(job.webhook_url) if job.webhook_url else None})
+    out.update({k: v for k, v in job.config.items() if k not in out})
+    return out
+
+
+def job_stats(stats: RunStats, reason: str | None, health: Any = None, summaries: int | None = None) -> dict[str, Any]:
+    """``stats`` of ``GET /api/jobs/{id}``: SPEC's fields first, then LiveSight's extras. ``summaries`` (a
+    digest's windows summarised) is ``summaries_generated``."""
     extra = stats.as_dict()
     out: dict[str, Any] = {
         "checks_performed": stats.checks_performed,
@@ -116,6 +133,8 @@ def job_stats(stats: RunStats, reason: str | None, health: Any = None) -> dict[s
         "model_calls": stats.model_calls,
         "tokens": extra["tokens"],
     }
+    if summaries is not None:
+        out["summaries_generated"] = summaries
     out.update({k: v for k, v in extra.items() if k not in out})
     if health is not None:
         out["source"] = {
@@ -129,6 +148,11 @@ def job_stats(stats: RunStats, reason: str | None, health: Any = None) -> dict[s
 class JobManager(RunManager):
     """Runs every live-monitor job of this process."""
 
+    def __init__(self, **resources: Any) -> None:
+        super().__init__(**resources)
+        #: Streams ``POST /api/prepare-stream`` found live a moment ago: the next job on them skips its probe.
+        self.probes = RecentProbes()
+
     # -- lifecycle ---------------------------------------------------------------------------
     async def recover(self) -> None:
         """Resume every job a previous process left running: same id, its timeline and counters
@@ -140,7 +164,9 @@ class JobManager(RunManager):
                 resume = await resume_point(self.store, "job", job.id, job.stats, job.started_at or job.created_at)
                 judge = self.judge()
                 if job.job_type == "live-digest":
-                    digest = DigestSpec(stream_url=job.stream_url, webhook_url=job.webhook_url, **job.config)
+                    digest = DigestSpec(
+                        stream_url=job.stream_url, webhook_url=job.webhook_url, **_spec_args(DigestSpec, job.config)
+                    )
                     sink: _JobSink = _DigestSink(self, job, digest)
                     self._launch(job, self._digest_config(digest), judge, sink, job.owner, resume)
                 else:
@@ -148,7 +174,7 @@ class JobManager(RunManager):
                         stream_url=job.stream_url,
                         condition=job.condition or "",
                         webhook_url=job.webhook_url,
-                        **job.config,
+                        **_spec_args(MonitorSpec, job.config),
                     )
                     self._launch(job, self._monitor_config(spec), judge, _JobSink(self, job, spec), job.owner, resume)
                 log.info("job %s resumed at %.1fs after a restart", job.id, resume.time_offset)
@@ -168,8 +194,9 @@ class JobManager(RunManager):
     ) -> JobRecord:
         self._check_capacity(owner)
         judge = self.judge()  # raises JudgeNotConfigured before anything is created
+        config = {**spec.config(), "model": _model_name(judge)}
         job = await self.store.create_job(
-            "live-monitor", spec.stream_url, spec.condition, delivery_mode, spec.webhook_url, spec.config(), owner
+            "live-monitor", spec.stream_url, spec.condition, delivery_mode, spec.webhook_url, config, owner
         )
         return self._launch(job, self._monitor_config(spec), judge, _JobSink(self, job, spec), owner)
 
@@ -197,8 +224,9 @@ class JobManager(RunManager):
     ) -> JobRecord:
         self._check_capacity(owner)
         judge = self.judge()
+        config = {**spec.config(), "model": _model_name(judge)}
         job = await self.store.create_job(
-            "live-digest", spec.stream_url, None, delivery_mode, spec.webhook_url, spec.config(), owner
+            "live-digest", spec.stream_url, None, delivery_mode, spec.webhook_url, config, owner
         )
         return self._launch(job, self._digest_config(spec), judge, _DigestSink(self, job, spec), owner)
 
@@ -255,9 +283,27 @@ class JobManager(RunManager):
             await asyncio.wait_for(asyncio.shield(task), timeout=15)
 
     async def _supervise(self, job: JobRecord, run: Run, sink: _JobSink) -> None:
-        result = await self.outcome(run, f"job {job.id}")
+        """A job is ``running`` (and says ``job_started``) from the moment its run starts, while its source
+        is still connecting; whatever ends it, it says ``job_stopped`` with its status and reason — after
+        ``error`` when it failed. The SSE stream ends at ``error`` (terminal), so ``job_stopped`` after an
+        error goes to the webhook and the job's log only."""
+        if run.resume is None:
+            try:
+                await sink.begin(run)
+            except Exception:  # the run still starts; its end is stored and announced as always
+                log.exception("job %s: announcing its start failed", job.id)
+        ticker = asyncio.create_task(sink.tick(run), name=f"job:{job.id}:progress")
+        try:
+            result = await self.outcome(run, f"job {job.id}")
+        finally:
+            ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await ticker  # its last stats write lands before the final one
+        await self._end(job, run, sink, result)
+
+    async def _end(self, job: JobRecord, run: Run, sink: _JobSink, result: RunResult) -> None:
         status = job_status_for(result.reason)
-        stats = job_stats(result.stats, result.reason.value, run.health)
+        stats = job_stats(result.stats, result.reason.value, run.health, sink.summaries)
         if status.value == "failed":
             stats["error"] = result.detail
         await self.store.update_job(
@@ -266,9 +312,18 @@ class JobManager(RunManager):
         self.metrics.jobs_ended.labels(status.value).inc()
         final = {"job_id": job.id, "status": status.value, "reason": result.reason.value, "final_stats": stats}
         if status.value == "failed":
-            await sink.announce("error", run, {**final, "message": result.detail})
+            final["message"] = result.detail
+            await sink.announce("error", run, final)
+            await sink.announce("job_stopped", run, final, publish=False)
         else:
             await sink.announce("job_stopped", run, final)
+
+    def live_stats(self, job: JobRecord) -> dict[str, Any]:
+        """The job's stats: its run's, while it runs in this process, else what the store holds."""
+        run = self.run_of(job.id)
+        if run is None or job.status not in ("pending", "running"):  # ended: its final stats are stored
+            return job.stats
+        return job_stats(run.stats, None, run.health, getattr(run.sink, "summaries", None))
 
     # -- reading -----------------------------------------------------------------------------
     def frame_url(self, job_id: str, event_id: str) -> str:
@@ -282,11 +337,12 @@ class JobManager(RunManager):
         return self.public_url() + path
 
     def message_for(self, record: EventRecord) -> Message:
-        """The SSE message of a stored event."""
+        """The SSE message of a stored event; every one names its job (``job_id``)."""
         name = SSE_NAMES.get(record.type, record.type)
         data = dict(record.data.get("payload") or {})
         if record.type == "condition" and record.job_id:
             data = {**data, **self.trigger_view(record)}
+        data = {"job_id": record.job_id, **data}
         return Message(name, data, record.seq, terminal=record.type in TERMINAL_TYPES)
 
     def trigger_view(self, record: EventRecord) -> dict[str, Any]:
@@ -308,6 +364,11 @@ class JobManager(RunManager):
         return view
 
 
+def _model_name(judge: Judge) -> str:
+    """The model a job's checks go to, as ``config.model`` reports it."""
+    return str(getattr(judge, "model", None) or type(judge).__name__)
+
+
 class _JobSink(StoreSink):
     """Persists the run's output, then tells SSE subscribers and the webhook outbox."""
 
@@ -320,8 +381,14 @@ class _JobSink(StoreSink):
         self._reconnects = 0
         self._counters = RunCounters(manager.metrics)
 
-    async def announce(self, type_: str, run: Run, payload: dict[str, Any]) -> EventRecord:
-        """Store a lifecycle event in the job's log, then publish it and queue its webhook."""
+    @property
+    def summaries(self) -> int | None:
+        """A digest's windows summarised so far (``stats.summaries_generated``); None for a monitor job."""
+        return None
+
+    async def announce(self, type_: str, run: Run, payload: dict[str, Any], *, publish: bool = True) -> EventRecord:
+        """Store a lifecycle event in the job's log, then publish it (unless not ``publish``: the SSE stream
+        has ended) and queue its webhook."""
         span = run.chunker.span_at(run.stats.session_time)
         event = make_event(
             type=type_,
@@ -337,12 +404,13 @@ class _JobSink(StoreSink):
             analysis_id=new_id("ana"),
         )
         [record] = await self.store.add_events("job", self.job.id, [event], [{"payload": payload}])
-        await self._deliver(record, payload)
+        await self._deliver(record, payload, publish=publish)
         return record
 
-    async def _deliver(self, record: EventRecord, payload: dict[str, Any]) -> None:
+    async def _deliver(self, record: EventRecord, payload: dict[str, Any], *, publish: bool = True) -> None:
         manager = self.manager
-        manager.broker.publish(self.job.id, manager.message_for(record))
+        if publish:
+            manager.broker.publish(self.job.id, manager.message_for(record))
         if self.job.webhook_url and manager.dispatcher is not None:
             await manager.dispatcher.enqueue(
                 owner=self.job.owner,
@@ -352,9 +420,9 @@ class _JobSink(StoreSink):
                 data=payload,
             )
 
-    async def started(self, run: Run) -> None:
-        if run.resume is not None:
-            return  # a resumed job announced its start before the restart
+    async def begin(self, run: Run) -> None:
+        """The run starts: the job is ``running`` (its source may still be connecting; ``stats.source``
+        says so) and ``job_started`` is announced."""
         await self.store.set_job_status_if(self.job.id, "pending", "running", started_at=datetime.now(UTC))
         await self.announce(
             "job_started",
@@ -366,6 +434,12 @@ class _JobSink(StoreSink):
                 "condition": self.job.condition,
             },
         )
+
+    async def started(self, run: Run) -> None:
+        """The first frame: nothing to announce, the job said ``job_started`` when its run began."""
+
+    async def tick(self, run: Run) -> None:
+        """Monitor jobs report progress at every check (:meth:`checked`); this is for runs without checks."""
 
     async def checked(self, run: Run, sample: Sample, verdict: Verdict | None, fired: bool) -> None:
         metrics = self.manager.metrics
@@ -436,7 +510,34 @@ class _DigestSink(_JobSink):
 
     def __init__(self, manager: JobManager, job: JobRecord, spec: DigestSpec) -> None:
         super().__init__(manager, job, spec)
-        self.windows = 0
+        self.windows = int(job.stats.get("summaries_generated") or 0)  # a resumed job goes on counting
+
+    @property
+    def summaries(self) -> int | None:
+        return self.windows
+
+    async def tick(self, run: Run) -> None:
+        """A digest judges once a window, so it reports ``progress`` (and stores its stats) once a capture
+        interval instead, as a monitor job does at each check."""
+        while True:
+            await asyncio.sleep(self.spec.capture_interval_seconds)
+            try:
+                await self._progress(run)
+            except Exception:  # a missed progress report must not end the job
+                log.exception("job %s: progress report failed", self.job.id)
+
+    async def _progress(self, run: Run) -> None:
+        stats = job_stats(run.stats, None, run.health, self.windows)
+        progress = {
+            "job_id": self.job.id,
+            "summaries_generated": self.windows,
+            "frames_received": run.stats.frames_received,
+            "stream_time": round(run.stats.session_time, 3),
+            "elapsed_seconds": stats["elapsed_seconds"],
+            "source": stats.get("source"),
+        }
+        self.manager.broker.publish(self.job.id, Message("progress", progress))
+        await self.store.update_job(self.job.id, stats=stats)
 
     async def events(self, run: Run, events: Sequence[Event], data: Sequence[dict[str, Any]]) -> None:
         await self.store.add_events("job", self.job.id, events, [dict(d) for d in data])

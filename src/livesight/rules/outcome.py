@@ -37,7 +37,10 @@ _FAILURES = {StopReason.SOURCE_FAILED, StopReason.JUDGE_FAILED, StopReason.INTER
 
 
 def job_status_for(reason: StopReason) -> JobStatus:
-    if reason in (StopReason.CONDITION_TRIGGERED, StopReason.MAX_TRIGGERS_REACHED, StopReason.MAX_WINDOWS_REACHED):
+    """``completed`` when the condition matched (the first time, or up to ``max_triggers`` times); a limit
+    or a cancel without a failure is ``stopped`` — a digest's ``max_windows`` too, as the hosted job
+    lifecycle lists it; a source, judge or internal failure is ``failed``."""
+    if reason in (StopReason.CONDITION_TRIGGERED, StopReason.MAX_TRIGGERS_REACHED):
         return JobStatus.COMPLETED
     if reason in _FAILURES:
         return JobStatus.FAILED

@@ -18,6 +18,11 @@ class ResolvedPage:
     is_live: bool
     title: str | None
     platform: str | None
+    # What the page says about itself (``POST /api/streams/validate``); None where it does not.
+    stream_id: str | None = None
+    channel: str | None = None
+    thumbnail_url: str | None = None
+    viewer_count: int | None = None
 
 
 def resolve_page(url: str, *, require_live: bool = True) -> ResolvedPage:
@@ -50,7 +55,17 @@ def resolve_page(url: str, *, require_live: bool = True) -> ResolvedPage:
     stream_url = info.get("manifest_url") or info.get("url")
     if not stream_url:
         raise SourceOffline(f"{redact(url)} offers no stream URL.")
-    return ResolvedPage(str(stream_url), is_live, info.get("title"), info.get("extractor_key"))
+    viewers = info.get("concurrent_view_count")
+    return ResolvedPage(
+        str(stream_url),
+        is_live,
+        info.get("title"),
+        info.get("extractor_key"),
+        stream_id=info.get("id"),
+        channel=info.get("channel") or info.get("uploader"),
+        thumbnail_url=info.get("thumbnail"),
+        viewer_count=int(viewers) if isinstance(viewers, int | float) else None,
+    )
 
 
 class _QuietLogger:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, cast
 
@@ -13,7 +15,7 @@ from livesight.settings import Settings
 from livesight.sources.errors import NotAStream, SourceEnded, SourceError
 from livesight.sources.hls import HLSReader
 from livesight.sources.hub import SourceOptions, open_reader
-from livesight.sources.pages import resolve_page
+from livesight.sources.pages import ResolvedPage, resolve_page
 from livesight.sources.urls import SourceKind, classify, platform_of, redact
 
 if TYPE_CHECKING:
@@ -33,9 +35,39 @@ class ProbeResult:
     fps: float | None
     codec: str | None
     error_hint: str | None = None
+    # Only a live page (YouTube, Twitch) tells these; an HLS or RTSP URL does not.
+    stream_id: str | None = None
+    channel: str | None = None
+    thumbnail_url: str | None = None
+    viewer_count: int | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {**asdict(self), "valid": self.is_live}
+
+
+class RecentProbes:
+    """Streams probed live a moment ago (``POST /api/prepare-stream``), so that the job or check-once that
+    follows starts without probing again. Entries expire after ``ttl`` seconds: a stream live a minute ago
+    is probably still live, and a job whose stream has gone since fails visibly (``error``, ``job_stopped``)."""
+
+    def __init__(self, ttl: float = 60.0, clock: Callable[[], float] = time.monotonic, size: int = 256) -> None:
+        self.ttl, self._clock, self._size = ttl, clock, size
+        self._seen: dict[str, tuple[float, ProbeResult]] = {}
+
+    def remember(self, url: str, result: ProbeResult) -> None:
+        self._seen.pop(url, None)
+        self._seen[url] = (self._clock(), result)
+        while len(self._seen) > self._size:  # oldest first: dicts keep insertion order
+            self._seen.pop(next(iter(self._seen)))
+
+    def recent(self, url: str) -> ProbeResult | None:
+        entry = self._seen.get(url)
+        if entry is None:
+            return None
+        if self._clock() - entry[0] > self.ttl:
+            self._seen.pop(url, None)
+            return None
+        return entry[1]
 
 
 def probe(url: str, settings: Settings, policy: NetworkPolicy | None = None) -> ProbeResult:
@@ -44,11 +76,11 @@ def probe(url: str, settings: Settings, policy: NetworkPolicy | None = None) -> 
     With a ``policy`` (the server's), every address contacted, redirects included, is checked first.
     """
     kind = classify(url)
-    title: str | None = None
+    page: ResolvedPage | None = None
     target = url
     if kind is SourceKind.PAGE:
         page = resolve_page(url)
-        title, target = page.title, page.stream_url
+        target = page.stream_url
     stop = threading.Event()
     if policy is not None:
         from livesight.netpolicy import guarded_client
@@ -77,13 +109,17 @@ def probe(url: str, settings: Settings, policy: NetworkPolicy | None = None) -> 
                     return ProbeResult(
                         is_live=bool(live),
                         platform=platform_of(url),
-                        title=title,
+                        title=page.title if page else None,
                         parsed_url=redact(target),
                         width=info.width,
                         height=info.height,
                         fps=round(info.fps, 3) if info.fps else None,
                         codec=info.codec,
                         error_hint=None if live else "Not live: it will be replayed as a file.",
+                        stream_id=page.stream_id if page else None,
+                        channel=page.channel if page else None,
+                        thumbnail_url=page.thumbnail_url if page else None,
+                        viewer_count=page.viewer_count if page else None,
                     )
         except SourceEnded:
             pass
