@@ -125,6 +125,7 @@ def test_request_shapes_follow_the_spec(fake: Scripted) -> None:
         live = client.livestream
         assert live.start_session("http://cam/live.m3u8", "door").session_id == "ses_1"
         live.start_session("http://cam/live.m3u8", "door", rapid_review_query="a person", stream_id="str_1")
+        live.start_session("rtsp://cam/later", "garage", skip_validation=True)
         assert live.end_session("str_1", "ses_1").status == "ended"
         assert live.attach_stream("str_1", "Front door", "http://cam/live.m3u8").ok is True
         assert [s.session_id for s in live.get_sessions(scope="active")] == ["ses_1"]
@@ -134,6 +135,7 @@ def test_request_shapes_follow_the_spec(fake: Scripted) -> None:
     assert bodies == [
         {"source_url": "http://cam/live.m3u8", "name": "door"},
         {"source_url": "http://cam/live.m3u8", "name": "door", "rapid_review_query": "a person", "stream_id": "str_1"},
+        {"source_url": "rtsp://cam/later", "name": "garage", "skip_validation": True},
         {"stream_id": "str_1", "session_id": "ses_1"},
         {"stream_id": "str_1", "stream_name": "Front door", "source_url": "http://cam/live.m3u8"},
     ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 
 from livesight import AsyncLiveSight, LiveSight
-from livesight.sdk import Job, JobDetail, MonitorEvent, Trigger
+from livesight.sdk import CheckProgress, Job, JobDetail, JobEnded, JobStarted, MonitorEvent, Trigger
 from livesight.testing.hls_server import LiveHLSServer
 
 from ._helpers import CuttingProxy
@@ -48,6 +48,16 @@ def test_stream_events_follow_a_job_to_its_end(client: LiveSight, stream: LiveHL
     for trigger in (e for e in events if e.event == "triggered"):
         assert trigger.data["triggered"] is True and trigger.data["explanation"]
         assert 8 <= trigger.data["capture_time"] < 14.5 or 24 <= trigger.data["capture_time"] < 30.5
+    # The same events as typed models: a check's verdict, a trigger's evidence, the end's final counters.
+    started, ended = events[0].payload, events[-1].payload
+    assert isinstance(started, JobStarted) and started.job_id == job.job_id and started.condition == CONDITION
+    assert isinstance(ended, JobEnded) and ended.status == "completed" and ended.final_stats.triggers_fired == 2
+    checks = [e.payload for e in progress]
+    assert all(isinstance(c, CheckProgress) and c.job_id == job.job_id for c in checks)
+    assert any(isinstance(c, CheckProgress) and c.triggered is False for c in checks)
+    triggers = [e.trigger for e in events if e.trigger is not None]
+    assert len(triggers) == 2 and all(t.triggered and t.frame_url and t.stream_time >= 0 for t in triggers)
+    assert events[0].trigger is None
     detail = client.monitors.get(job.job_id)
     assert detail.status == "completed" and detail.stats.reason == "max_triggers_reached"
     assert detail.stats.triggers_fired == 2 and len(detail.triggers) == 2

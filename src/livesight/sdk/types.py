@@ -15,12 +15,15 @@ __all__ = [
     "AttachStreamResponse",
     "CancelResult",
     "CheckOnceResult",
+    "CheckProgress",
     "Chunk",
     "EndSessionResponse",
     "FieldError",
     "Job",
     "JobDetail",
+    "JobEnded",
     "JobList",
+    "JobStarted",
     "JobStats",
     "LiveEvent",
     "MonitorEvent",
@@ -226,7 +229,7 @@ class CheckOnceResult(_Model):
     triggered: bool
     explanation: str
     confidence: float
-    latency_ms: float
+    latency_ms: int
     stream_time: float | None = None
     frame_b64: str | None = None
 
@@ -245,11 +248,50 @@ class StreamValidation(_Model):
     error_hint: str | None = None
 
 
+class JobStarted(_Model):
+    """``started``: the job's run began (its source may still be connecting)."""
+
+    job_id: str
+    status: str = "running"
+    stream_url: str | None = None
+    condition: str | None = None
+
+
+class CheckProgress(_Model):
+    """``progress``: one check point. ``triggered`` is ``None`` when no verdict came (the check failed);
+    ``reused`` is true when the change gate reused the last verdict for an unchanged picture."""
+
+    job_id: str
+    stream_time: float | None = None
+    triggered: bool | None = None
+    confidence: float | None = None
+    explanation: str | None = None
+    reused: bool = False
+    checks_performed: int = 0
+    triggers_fired: int = 0
+    frames_skipped: int = 0
+    model_calls: int = 0
+    elapsed_seconds: float = 0.0
+
+
+class JobEnded(_Model):
+    """``stopped`` or ``error``: the job ended, with its ``status``, why (``reason``) and its final counters;
+    ``message`` says what went wrong for a failed job."""
+
+    job_id: str
+    status: str
+    reason: str | None = None
+    final_stats: JobStats = Field(default_factory=JobStats)
+    message: str | None = None
+
+
 class MonitorEvent(_Model):
     """One Server-Sent Event of a job: ``started``, ``progress``, ``triggered``, ``stopped`` or ``error``.
 
     ``id`` is what a reconnect sends as ``Last-Event-ID`` (stored events have integer ids, progress snapshots
-    ``<seq>.<n>``). ``data`` is the event's JSON object (a non-object payload is wrapped as ``{"value": ...}``).
+    ``<seq>.<n>``). ``data`` is the event's JSON object (a non-object payload is wrapped as ``{"value": ...}``);
+    :attr:`payload` is the same as a typed model — :class:`JobStarted`, :class:`CheckProgress`, :class:`Trigger`
+    or :class:`JobEnded` — and :attr:`trigger` the trigger of a ``triggered`` event.
     """
 
     event: str
@@ -260,6 +302,26 @@ class MonitorEvent(_Model):
     def terminal(self) -> bool:
         """True for ``stopped`` and ``error``: the job's stream ends after this event."""
         return self.event in MONITOR_TERMINAL_EVENTS
+
+    @property
+    def payload(self) -> JobStarted | CheckProgress | Trigger | JobEnded | dict[str, Any]:
+        """``data`` as the typed model of this event's name (the plain dict for a name this SDK does not know)."""
+        model = _PAYLOADS.get(self.event)
+        return model.model_validate(self.data) if model is not None else self.data
+
+    @property
+    def trigger(self) -> Trigger | None:
+        """The trigger, for a ``triggered`` event; ``None`` for every other event."""
+        return Trigger.model_validate(self.data) if self.event == "triggered" else None
+
+
+_PAYLOADS: dict[str, type[JobStarted | CheckProgress | Trigger | JobEnded]] = {
+    "started": JobStarted,
+    "progress": CheckProgress,
+    "triggered": Trigger,
+    "stopped": JobEnded,
+    "error": JobEnded,
+}
 
 
 class FieldError(_Model):

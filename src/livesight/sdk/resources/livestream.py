@@ -64,8 +64,12 @@ def _change_key(session: Session) -> tuple[str, int, tuple[str, ...]]:
     return session.status, session.chunk_count, tuple(e.event_id for e in session.events)
 
 
-def _start_body(source_url: str, name: str, rapid_review_query: str | None, stream_id: str | None) -> dict[str, Any]:
+def _start_body(
+    source_url: str, name: str, rapid_review_query: str | None, stream_id: str | None, skip_validation: bool
+) -> dict[str, Any]:
     body: dict[str, Any] = {"source_url": source_url, "name": name}
+    if skip_validation:
+        body["skip_validation"] = True
     if rapid_review_query is not None:
         body["rapid_review_query"] = rapid_review_query
     if stream_id is not None:
@@ -84,15 +88,23 @@ class Livestream:
         self._client = client
 
     def start_session(
-        self, source_url: str, name: str, rapid_review_query: str | None = None, stream_id: str | None = None
+        self,
+        source_url: str,
+        name: str,
+        rapid_review_query: str | None = None,
+        stream_id: str | None = None,
+        *,
+        skip_validation: bool = False,
     ) -> StartSessionResponse:
         """Start analysing ``source_url`` (an HLS ``.m3u8``, RTSP, YouTube/Twitch live page or a file).
 
         ``name`` is shown in the web UI; ``rapid_review_query`` is the natural-language query run on every chunk
         (without it the session only records); ``stream_id`` reuses an existing parent stream, and when it is
-        omitted the server creates one. Returns the ``session_id``, ``stream_id`` and initial ``status``.
+        omitted the server creates one. The server opens the source first and refuses one it cannot read
+        (``BadRequestError``, e.g. ``STREAM_OFFLINE``); ``skip_validation`` starts it anyway, for a camera that
+        comes up later. Returns the ``session_id``, ``stream_id`` and initial ``status``.
         """
-        body = _start_body(source_url, name, rapid_review_query, stream_id)
+        body = _start_body(source_url, name, rapid_review_query, stream_id, skip_validation)
         return self._client._request(StartSessionResponse, "POST", "/api/live/start-session", json=body)
 
     def iter_events(
@@ -177,10 +189,16 @@ class AsyncLivestream:
         self._client = client
 
     async def start_session(
-        self, source_url: str, name: str, rapid_review_query: str | None = None, stream_id: str | None = None
+        self,
+        source_url: str,
+        name: str,
+        rapid_review_query: str | None = None,
+        stream_id: str | None = None,
+        *,
+        skip_validation: bool = False,
     ) -> StartSessionResponse:
         """Start analysing ``source_url``; see :meth:`Livestream.start_session`."""
-        body = _start_body(source_url, name, rapid_review_query, stream_id)
+        body = _start_body(source_url, name, rapid_review_query, stream_id, skip_validation)
         return await self._client._request(StartSessionResponse, "POST", "/api/live/start-session", json=body)
 
     # ``timeout`` (not asyncio.timeout) because the signature mirrors the seed's, shared with the sync client.
