@@ -37,8 +37,11 @@ class Server:
 
     def start(self) -> None:
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "livesight", "serve", "--port", str(self.port)], env=self.env,
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True,
+            [sys.executable, "-m", "livesight", "serve", "--port", str(self.port)],
+            env=self.env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            text=True,
         )
         wait_until(lambda: _healthy(self.url), 30)
 
@@ -74,9 +77,13 @@ def wait_until(check: Callable[[], Any], timeout: float) -> Any:
 def server(tmp_path: Path, vlm: VLMTestServer) -> Iterator[Server]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LIVESIGHT_", "OPENAI_"))}
     env.update(
-        LIVESIGHT_DATA_DIR=str(tmp_path / "data"), LIVESIGHT_MODEL_BASE_URL=vlm.base_url,
-        LIVESIGHT_MODEL="livesight-test-vlm", LIVESIGHT_ALLOW_LOOPBACK="true", LIVESIGHT_MIN_INTERVAL_SECONDS="1",
-        LIVESIGHT_GIVE_UP_AFTER_SECONDS="6", LIVESIGHT_RECONNECT_MAX_SECONDS="1",
+        LIVESIGHT_DATA_DIR=str(tmp_path / "data"),
+        LIVESIGHT_MODEL_BASE_URL=vlm.base_url,
+        LIVESIGHT_MODEL="livesight-test-vlm",
+        LIVESIGHT_ALLOW_LOOPBACK="true",
+        LIVESIGHT_MIN_INTERVAL_SECONDS="1",
+        LIVESIGHT_GIVE_UP_AFTER_SECONDS="6",
+        LIVESIGHT_RECONNECT_MAX_SECONDS="1",
     )
     live = Server(env, _free_port())
     try:
@@ -91,17 +98,25 @@ def test_kill_9_then_resume_under_the_same_ids(server: Server) -> None:
     with LiveHLSServer(spec=spec, speed=2.0, end_list=True) as stream:
         server.start()
         with httpx.Client(base_url=server.url, timeout=30) as client:
-            ids = client.post("/api/live/start-session", json={
-                "source_url": stream.url, "name": "resumed", "rapid_review_query": "red square"}).json()
-            job = client.post("/api/live-monitor", json={
-                "stream_url": stream.url, "condition": "is there a red square?", "interval_seconds": 1,
-                "max_triggers": None, "monitor_duration_seconds": None}).json()
+            ids = client.post(
+                "/api/live/start-session",
+                json={"source_url": stream.url, "name": "resumed", "rapid_review_query": "red square"},
+            ).json()
+            job = client.post(
+                "/api/live-monitor",
+                json={
+                    "stream_url": stream.url,
+                    "condition": "is there a red square?",
+                    "interval_seconds": 1,
+                    "max_triggers": None,
+                    "monitor_duration_seconds": None,
+                },
+            ).json()
             path = f"/api/live/live-sessions/{ids['stream_id']}/{ids['session_id']}"
             before = wait_until(lambda: (s := client.get(path).json())["events"] and s, 60)
             triggers_before = len(client.get(f"/api/jobs/{job['job_id']}").json()["triggers"])
-        server.kill()
-        time.sleep(2)
-        server.start()
+        server.kill()  # returns once the process is gone: its port and database are free at once
+        server.start()  # and waits for /healthz
         with httpx.Client(base_url=server.url, timeout=30) as client:
             after = wait_until(lambda: len((s := client.get(path).json())["events"]) > len(before["events"]) and s, 60)
             resumed_job = client.get(f"/api/jobs/{job['job_id']}").json()

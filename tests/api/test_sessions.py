@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 import av
@@ -117,12 +118,18 @@ def test_session_events_stream_and_manifest_expiry(server_settings: Any, stream:
     from .conftest import start_server
     from .test_monitor import read_sse
 
-    live = start_server(server_settings.model_copy(update={"manifest_ttl_seconds": 2.0}))
+    # Manifest links that expire before they are issued: expiry is checked without waiting for it.
+    live = start_server(server_settings.model_copy(update={"manifest_ttl_seconds": -60.0}))
     try:
         with live.client() as client:
-            ids = client.post("/api/live/start-session", json={
-                "source_url": stream.url, "name": "sse", "rapid_review_query": QUERY,
-            }).json()
+            ids = client.post(
+                "/api/live/start-session",
+                json={
+                    "source_url": stream.url,
+                    "name": "sse",
+                    "rapid_review_query": QUERY,
+                },
+            ).json()
             path = f"/api/live/live-sessions/{ids['stream_id']}/{ids['session_id']}/events"
             with client.stream("GET", path) as response:
                 first = read_sse(response, stop_after="event")
@@ -135,8 +142,13 @@ def test_session_events_stream_and_manifest_expiry(server_settings: Any, stream:
             stored = client.get(f"/api/live/live-sessions/{ids['stream_id']}/{ids['session_id']}").json()["events"]
             assert [e["data"]["event_id"] for e in [first[-1], *resumed]] == [e["event_id"] for e in stored]
             manifest = client.post(f"/api/live/session/{ids['session_id']}/signed-manifest").json()
-            assert httpx.get(manifest["url"]).status_code == 200
-            time.sleep(3.1)
+            path = f"/api/live/session/{ids['session_id']}/playlist.m3u8"
+            assert manifest["url"].startswith(f"{live.url}{path}?")
+            assert datetime.fromisoformat(manifest["expires_at"]) < datetime.now(UTC)  # the configured TTL
             assert httpx.get(manifest["url"]).status_code == 403  # expired
+            # The same playlist, signed by the server's own signer to expire a minute from now, plays: what
+            # the link above lacks is only time.
+            fresh, _ = live.state.signer.sign(path, 60.0)
+            assert httpx.get(f"{live.url}{fresh}").status_code == 200
     finally:
         live.thread.stop()

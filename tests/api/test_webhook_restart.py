@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -23,6 +24,21 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def _wait_until(check: Callable[[], Any], what: Callable[[], str], timeout: float) -> Any:
+    """Poll ``check`` until it returns something true; fail saying ``what()`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not (value := check()):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out: {what()}")
+        time.sleep(0.2)  # between polls of the condition
+    return value
+
+
+def _successes(delivery: dict[str, Any]) -> int:
+    """Attempts the outbox recorded as answered 2xx: each is one request the receiver got."""
+    return sum(1 for a in delivery["attempts"] if a["status_code"] is not None and 200 <= a["status_code"] < 300)
 
 
 def test_receiver_down_and_server_restarted(server_settings: Settings, stream: LiveHLSServer) -> None:
@@ -63,12 +79,14 @@ def test_receiver_down_and_server_restarted(server_settings: Settings, stream: L
             job = wait_for_job(client, job_id)
             assert job["status"] == "completed"
             secret = client.get("/api/webhook-secret").json()["secret"]
-            deadline = time.monotonic() + 20
-            while time.monotonic() < deadline:
-                deliveries = client.get(f"/api/jobs/{job_id}/deliveries").json()["deliveries"]
-                if len(deliveries) == 3 and all(d["attempt_count"] >= 2 for d in deliveries):
-                    break
-                time.sleep(0.3)
+            seen: list[Any] = []
+
+            def retried() -> bool:
+                seen[:] = client.get(f"/api/jobs/{job_id}/deliveries").json()["deliveries"]
+                return len(seen) == 3 and all(d["attempt_count"] >= 2 for d in seen)
+
+            _wait_until(retried, lambda: f"every delivery tried twice: {seen}", 20)
+            deliveries = seen
             assert {d["event_type"] for d in deliveries} == {"job_started", "watch_triggered", "job_stopped"}
             assert all(d["status"] != "delivered" and d["last_error"] for d in deliveries)
     finally:
@@ -78,15 +96,25 @@ def test_receiver_down_and_server_restarted(server_settings: Settings, stream: L
     receiver = ServerThread(app, port=port)
     try:
         receiver.start()  # the receiver comes back
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and len(received) < 3:
-            time.sleep(0.2)
-        time.sleep(1.0)  # anything sent twice would arrive now
+        outbox: list[Any] = []
         with second.client() as client:
-            deliveries = client.get(f"/api/jobs/{job_id}/deliveries").json()["deliveries"]
+
+            def settled() -> bool:
+                """Every delivery delivered, and every request the receiver got recorded as a 2xx attempt.
+
+                A message sent twice is two such attempts (a send is recorded whoever made it), so it is
+                counted here as soon as it is recorded, rather than waited for."""
+                outbox[:] = client.get(f"/api/jobs/{job_id}/deliveries").json()["deliveries"]
+                with lock:
+                    got = len(received)
+                return all(d["status"] == "delivered" for d in outbox) and got == sum(map(_successes, outbox))
+
+            _wait_until(settled, lambda: f"the outbox to settle: {len(received)} received, {outbox}", 30)
+        deliveries = outbox
     finally:
         receiver.stop()
         second.thread.stop()
+    assert len(deliveries) == 3 and [_successes(d) for d in deliveries] == [1, 1, 1]
     assert len(received) == 3
     verifier = Webhook(secret)
     types = sorted(verifier.verify(r["body"], r["headers"])["type"] for r in received)

@@ -285,20 +285,29 @@ async def test_aclose_lets_in_flight_sends_finish(store: Store, receiver: Served
     queued = await dispatcher.enqueue(None, f"{server.base_url}/hook", "job_started", {})
     await eventually(lambda: _true_when(len(state.hooks()) == 1), "the request to arrive")
     closing = asyncio.create_task(dispatcher.aclose(grace=20))
-    await asyncio.sleep(0.2)
-    assert not closing.done() and dispatcher.state is DispatcherState.STOPPING
+    await eventually(lambda: _true_when(dispatcher.state is DispatcherState.STOPPING), "aclose to begin")
+    # Stopping, with the request still hanging: had aclose given up on it, the delivery would stay leased and
+    # unrecorded below (as after kill -9), not delivered by its one attempt.
+    assert not closing.done()
     state.release.set()
     await closing
     assert dispatcher.state is DispatcherState.STOPPED
     done = await store.get_delivery(queued.id)
     assert done is not None and done.status is DeliveryStatus.DELIVERED
+    assert [a.status_code for a in done.attempts] == [200] and len(state.hooks()) == 1
 
 
 async def test_enqueue_wakes_an_idle_dispatcher(store: Store, receiver: Served, tmp_path: Path) -> None:
     state, server = receiver
-    # Polling once a minute: only notify() can make this delivery go out within the wait below.
-    async with running(store, make_settings(tmp_path, webhook_poll_seconds=60)) as dispatcher:
-        await asyncio.sleep(0.1)  # let it go idle
+    idle = asyncio.Event()
+
+    async def never(seconds: float) -> None:
+        """The dispatcher's idle wait, which never ends by itself: only notify() can wake it."""
+        idle.set()
+        await asyncio.Event().wait()
+
+    async with running(store, make_settings(tmp_path), sleep=never) as dispatcher:
+        await asyncio.wait_for(idle.wait(), 30)  # it has found nothing to send and waits
         queued = await dispatcher.enqueue(None, f"{server.base_url}/hook", "job_started", {})
         await settled(store, queued.id, DeliveryStatus.DELIVERED)
     assert len(state.hooks()) == 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -65,8 +66,8 @@ def receiver_app(receiver: Receiver) -> Starlette:
 
 async def eventually(check: Callable[[], Awaitable[bool]], what: str, limit: float = 30.0) -> None:
     """Poll ``check`` until it holds; fail naming ``what`` after ``limit`` seconds (a bound, not a timing claim)."""
-    for _ in range(int(limit / 0.02)):
-        if await check():
-            return
-        await asyncio.sleep(0.02)
-    pytest.fail(f"timed out waiting for {what}")
+    deadline = time.monotonic() + limit  # seconds, however long each check takes on a busy machine
+    while not await check():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out waiting for {what}")
+        await asyncio.sleep(0.02)  # between polls of the condition

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,15 @@ def _clean_model(vlm: VLMTestServer) -> Any:
     """The test model is shared by the session: leave no injected fault behind."""
     yield
     httpx.post(f"{vlm.root_url}/_control/reset").raise_for_status()
+
+
+async def _until(check: Callable[[], bool], what: str, limit: float = 30.0) -> None:
+    """Poll ``check`` until it holds; fail naming ``what`` after ``limit`` seconds (a bound, not a timing claim)."""
+    deadline = time.monotonic() + limit
+    while not check():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out waiting for {what}")
+        await asyncio.sleep(0.05)
 
 
 class Record(NullSink):
@@ -147,7 +157,7 @@ def test_an_rtsp_camera_that_drops_is_followed(settings: Settings) -> None:
     spec = SceneSpec(duration=30.0, events=((12.0, 18.0),))
     with RTSPTestServer(cached_scene(spec, "ts"), loop=False) as camera:
 
-        async def main() -> tuple[RunResult, Record]:
+        async def main() -> tuple[RunResult, Record, float]:
             registry = SourceRegistry(settings)
             judge = build_judge(settings)
             sink = Record()
@@ -160,17 +170,25 @@ def test_an_rtsp_camera_that_drops_is_followed(settings: Settings) -> None:
             )
             run = Run("rtsp-drop", config, judge=judge, registry=registry, sink=sink)
             task = asyncio.create_task(run.run())
-            await asyncio.sleep(5)
-            await asyncio.to_thread(camera.stop)  # the camera drops…
-            await asyncio.sleep(4)
-            await asyncio.to_thread(camera.start)  # …and comes back, playing its picture from the start
             try:
-                return await task, sink
+                # A few seconds of the camera's picture, long before the square (at 12 s) shows.
+                await _until(lambda: run.stats.session_time >= 3.0, "3 s of the camera's picture")
+                await asyncio.to_thread(camera.stop)  # the camera drops…
+                await _until(lambda: (run.health.reconnects if run.health else 0) >= 1, "the source to notice")
+                down = time.monotonic()
+                # …stays down while the source tries again (and is refused) twice…
+                await _until(lambda: (run.health.reconnects if run.health else 0) >= 3, "two more reconnects")
+                await asyncio.to_thread(camera.start)  # …and comes back, playing its picture from the start
+                back = time.monotonic()
+                return await task, sink, back - down
             finally:
                 registry.stop_all()
                 await judge.aclose()
 
-        result, sink = asyncio.run(main())
+        result, sink, down_for = asyncio.run(main())
     assert result.reason is StopReason.MAX_DURATION_REACHED
-    assert len(sink.gaps) == 1 and sink.gaps[0].wall_seconds >= 3.0
+    assert len(sink.gaps) == 1 and sink.gaps[0].reason == "reconnected"
+    # The gap runs from the first failed read to the first frame after the camera came back, so it spans
+    # at least the stretch the test kept the camera down after the source noticed.
+    assert sink.gaps[0].wall_seconds >= down_for
     assert len(sink.found) == 1  # the square, 12 s into the camera's picture after it came back

@@ -13,7 +13,8 @@ schema; a mismatch is a 400, so schema drift in a client shows up in tests.
 
 Reliability tests inject faults with ``POST /_control/faults`` (a JSON list, consumed in order by the next
 completions): ``delay``, ``status`` (with optional ``Retry-After``), ``malformed``, ``refusal``, ``fenced``.
-``GET /_control/stats`` counts requests. Run it standalone with
+``GET /_control/stats`` counts requests (and ``max_in_flight``: the most completions answered at once since
+``POST /_control/reset``). Run it standalone with
 ``python -m livesight.testing.vlm_server --port 8911``.
 
 Video: a ``video_url`` part (a base64 MP4 data URL, vLLM's shape) is decoded with PyAV and every frame is
@@ -32,12 +33,13 @@ import threading
 import time
 import uuid
 from collections import Counter, deque
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Literal
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
 from livesight.testing._gemini import gemini_answer, gemini_error, gemini_messages, gemini_output_kind
@@ -78,6 +80,10 @@ class _State:
     faults: deque[Fault] = field(default_factory=deque)
     counts: Counter[str] = field(default_factory=Counter)
     recent: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=50))
+    #: Completions being answered now, and the most at once since the last reset: lets a test see that a
+    #: client's requests overlap without timing them.
+    in_flight: int = 0
+    max_in_flight: int = 0
 
     def add_faults(self, faults: list[Fault]) -> int:
         with self.lock:
@@ -106,6 +112,8 @@ class _State:
                 "by_status": {k[len("status_") :]: v for k, v in self.counts.items() if k.startswith("status_")},
                 "faults_applied": {k[len("fault_") :]: v for k, v in self.counts.items() if k.startswith("fault_")},
                 "pending_faults": sum(f.count for f in self.faults),
+                "in_flight": self.in_flight,
+                "max_in_flight": self.max_in_flight,
                 "recent": list(self.recent),
             }
 
@@ -157,6 +165,19 @@ def create_vlm_app(latency_seconds: float = 0.0, api_key: str | None = None) -> 
     state = _State(latency_seconds=latency_seconds, api_key=api_key)
     app = FastAPI(title="LiveSight test VLM", docs_url=None, redoc_url=None)
     app.state.vlm = state
+
+    @app.middleware("http")
+    async def count_in_flight(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        if not request.url.path.startswith(("/v1/chat/", "/v1beta/")):
+            return await call_next(request)
+        with state.lock:
+            state.in_flight += 1
+            state.max_in_flight = max(state.max_in_flight, state.in_flight)
+        try:
+            return await call_next(request)
+        finally:
+            with state.lock:
+                state.in_flight -= 1
 
     def reply(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> JSONResponse:
         with state.lock:
@@ -319,6 +340,7 @@ def create_vlm_app(latency_seconds: float = 0.0, api_key: str | None = None) -> 
             state.faults.clear()
             state.counts.clear()
             state.recent.clear()
+            state.max_in_flight = state.in_flight
         return JSONResponse(state.snapshot())
 
     return app
