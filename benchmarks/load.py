@@ -77,8 +77,11 @@ async def main() -> None:
     streams = [LiveHLSServer(spec=spec, speed=1.0).start() for _ in range(args.streams)]
     vlm = VLMTestServer().start()
     data = tempfile.mkdtemp(prefix="livesight-load-")
-    env = {"LIVESIGHT_MODEL_BASE_URL": vlm.base_url, "LIVESIGHT_ALLOW_LOOPBACK": "true",
-           "LIVESIGHT_MAX_JOBS": str(args.jobs + 10)}
+    env = {
+        "LIVESIGHT_MODEL_BASE_URL": vlm.base_url,
+        "LIVESIGHT_ALLOW_LOOPBACK": "true",
+        "LIVESIGHT_MAX_JOBS": str(args.jobs + 10),
+    }
     stop = asyncio.Event()
     seen: dict[str, set[str]] = {}
     samples: list[dict[str, Any]] = []
@@ -87,16 +90,32 @@ async def main() -> None:
             async with httpx.AsyncClient(base_url=base, timeout=60) as client:
                 jobs = []
                 for i in range(args.jobs):
-                    body = {"stream_url": streams[i % len(streams)].url, "condition": "is there a red square?",
-                            "interval_seconds": args.interval, "max_triggers": None, "monitor_duration_seconds": None}
+                    body = {
+                        "stream_url": streams[i % len(streams)].url,
+                        "condition": "is there a red square?",
+                        "interval_seconds": args.interval,
+                        "max_triggers": None,
+                        "monitor_duration_seconds": None,
+                    }
                     jobs.append((await client.post("/api/live-monitor", json=body)).json()["job_id"])
                 sessions = []
                 for i in range(args.sessions):
-                    started_session = (await client.post("/api/live/start-session", json={
-                        "source_url": streams[i % len(streams)].url, "name": f"load {i}",
-                        "rapid_review_query": "red square"})).json()
-                    sessions.append(f"/api/live/live-sessions/{started_session['stream_id']}/{started_session['session_id']}")
-                clients = [asyncio.create_task(sse_client(base, jobs[i % len(jobs)], i, seen, stop)) for i in range(args.sse)]
+                    started_session = (
+                        await client.post(
+                            "/api/live/start-session",
+                            json={
+                                "source_url": streams[i % len(streams)].url,
+                                "name": f"load {i}",
+                                "rapid_review_query": "red square",
+                            },
+                        )
+                    ).json()
+                    sessions.append(
+                        f"/api/live/live-sessions/{started_session['stream_id']}/{started_session['session_id']}"
+                    )
+                clients = [
+                    asyncio.create_task(sse_client(base, jobs[i % len(jobs)], i, seen, stop)) for i in range(args.sse)
+                ]
                 started = time.monotonic()
                 while time.monotonic() - started < duration:
                     await asyncio.sleep(10)
@@ -104,12 +123,20 @@ async def main() -> None:
                     lags = [d["stats"].get("lag_seconds") or 0.0 for d in details]
                     session_stats = [(await client.get(path)).json().get("stats") or {} for path in sessions]
                     session_lags = [st.get("lag_seconds") or 0.0 for st in session_stats]
-                    samples.append({"t": round(time.monotonic() - started), "rss_mb": round(rss_mb(server.pid), 1),
-                                    "max_lag_s": round(max(lags), 2), "max_session_lag_s": round(max(session_lags, default=0), 2),
-                                    "triggers": sum(len(d["triggers"]) for d in details),
-                                    "session_events": sum(st.get("events", 0) for st in session_stats)})
+                    samples.append(
+                        {
+                            "t": round(time.monotonic() - started),
+                            "rss_mb": round(rss_mb(server.pid), 1),
+                            "max_lag_s": round(max(lags), 2),
+                            "max_session_lag_s": round(max(session_lags, default=0), 2),
+                            "triggers": sum(len(d["triggers"]) for d in details),
+                            "session_events": sum(st.get("events", 0) for st in session_stats),
+                        }
+                    )
                     print(samples[-1], flush=True)
-                stored = {j: {t["event_id"] for t in (await client.get(f"/api/jobs/{j}")).json()["triggers"]} for j in jobs}
+                stored = {
+                    j: {t["event_id"] for t in (await client.get(f"/api/jobs/{j}")).json()["triggers"]} for j in jobs
+                }
                 stop.set()
                 for job_id in jobs:  # cancelling ends every SSE stream with `stopped`
                     await client.delete(f"/api/jobs/{job_id}")
@@ -122,16 +149,22 @@ async def main() -> None:
     expected = sum(len(stored[k.split(":")[0]]) for k in seen)
     steady = [s for s in samples if s["t"] >= min(120, duration / 2)] or samples  # after start-up
     print()
-    print("| jobs | sessions | SSE clients | minutes | max job lag (s): start-up / steady | max session lag (s) | "
-          "RSS after start-up → end (MB) | triggers stored | session events | trigger deliveries to SSE clients: "
-          "expected / missed |")
+    print(
+        "| jobs | sessions | SSE clients | minutes | max job lag (s): start-up / steady | max session lag (s) | "
+        "RSS after start-up → end (MB) | triggers stored | session events | trigger deliveries to SSE clients: "
+        "expected / missed |"
+    )
     print("|---|---|---|---|---|---|---|---|---|---|")
-    print(f"| {args.jobs} | {args.sessions} | {args.sse} | {args.minutes:g} "
-          f"| {max(s['max_lag_s'] for s in samples)} / {max(s['max_lag_s'] for s in steady)} "
-          f"| {max(s['max_session_lag_s'] for s in samples)} | {steady[0]['rss_mb']} → {samples[-1]['rss_mb']} "
-          f"| {sum(len(v) for v in stored.values())} | {samples[-1]['session_events']} | {expected} / {missing} |")
-    print(f"\nA run is behind by more than one chunk when its lag exceeds the chunk length (10 s by default). "
-          f"Server log: {data}/server.log")
+    print(
+        f"| {args.jobs} | {args.sessions} | {args.sse} | {args.minutes:g} "
+        f"| {max(s['max_lag_s'] for s in samples)} / {max(s['max_lag_s'] for s in steady)} "
+        f"| {max(s['max_session_lag_s'] for s in samples)} | {steady[0]['rss_mb']} → {samples[-1]['rss_mb']} "
+        f"| {sum(len(v) for v in stored.values())} | {samples[-1]['session_events']} | {expected} / {missing} |"
+    )
+    print(
+        f"\nA run is behind by more than one chunk when its lag exceeds the chunk length (10 s by default). "
+        f"Server log: {data}/server.log"
+    )
 
 
 if __name__ == "__main__":
