@@ -2,9 +2,10 @@
 
 Runs a LiveSight server with one API key, the test model and two live test streams (a red square comes
 and goes in one; the other shows it all the time), starts a session from the form, a monitor job and a
-short session, then photographs the overview, the create page (a validation message and a check-once
-verdict with its frame) and the session page (playing back an event) in Debian's Chromium at desktop
-width. Needs what the web tests need: `apt-get install chromium`, `pip install -e '.[test]'`,
+short session, then photographs the session page while it runs (at the live edge), the session page
+playing back an event, a monitor job with its chart of checks, the overview (streams with thumbnails) and
+the create page (a validation message and a check-once verdict with its frame) in Debian's Chromium at
+desktop width. Needs what the web tests need: `apt-get install chromium`, `pip install -e '.[test]'`,
 `npm ci --prefix src/livesight/web`.
 """
 
@@ -87,7 +88,9 @@ def main() -> None:
             # A short session that has ended, and a monitor job that keeps firing.
             short = api.post("/api/live/start-session", json={"source_url": yard_stream.url, "name": "yard"}).json()
             job = {"stream_url": yard_stream.url, "condition": "is there a red square?", "interval_seconds": 2}
-            api.post("/api/live-monitor", json={**job, "max_triggers": None, "trigger_cooldown_seconds": 4})
+            job_id = api.post(
+                "/api/live-monitor", json={**job, "max_triggers": None, "trigger_cooldown_seconds": 4}
+            ).json()["job_id"]
             with LiveHLSServer(spec=door, speed=4.0, end_list=True) as door_stream:
                 page.goto(base + "/ui/new")
                 page.fill("#s-source", door_stream.url)
@@ -95,6 +98,10 @@ def main() -> None:
                 page.fill("#s-query", "report every red square you see")
                 page.click("#session-form button[type=submit]")
                 page.wait_for_url("**/ui/sessions/**")
+                page.wait_for_selector("#events li", timeout=60_000)
+                wait_for(lambda: page.eval_on_selector("#player", "v => !v.paused && v.currentTime > 1"))
+                time.sleep(1.0)
+                shoot(page, "session-live")  # opened at the live edge, "● Live"
                 # both appearances of the square (or whatever the session saw, if the stream ended first)
                 wait_for(lambda: spread(page) >= 20 or page.inner_text("#status") == "FINISHED")
                 api.post(
@@ -105,8 +112,14 @@ def main() -> None:
                 time.sleep(1.5)
                 shoot(page, "session")
 
+                page.goto(f"{base}/ui/jobs/{job_id}")
+                wait_for(lambda: int(page.get_attribute("#chart", "data-checks") or 0) >= 6)
+                time.sleep(1.5)
+                shoot(page, "job")
+
                 page.goto(base + "/")
                 page.wait_for_selector("li.run")
+                page.wait_for_function("[...document.querySelectorAll('.thumb img')].some(i => i.naturalWidth > 0)")
                 time.sleep(1.5)
                 shoot(page, "overview")
 

@@ -76,6 +76,12 @@ class Settings(BaseSettings):
     )
     sse_keepalive_seconds: float = Field(default=15.0, description="Seconds between SSE keep-alive comments.")
     signing_secret: str | None = Field(default=None, description="Secret for signed URLs; default: a file in data_dir.")
+    lease_seconds: float = Field(
+        default=15.0,
+        ge=1.0,
+        description="A run's lease in the database: the process running it renews it every third of this; a run "
+        "whose process died is resumed by another (replicas on one database) this long after its last renewal.",
+    )
 
     def resolved_database_url(self) -> str:
         if self.database_url:

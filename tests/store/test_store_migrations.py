@@ -37,7 +37,7 @@ async def test_open_migrates_an_empty_database_to_head(database_url: str) -> Non
     store = await Store.open(database_url)
     try:
         async with store._engine.connect() as conn:
-            assert await conn.run_sync(_current) == _head() == "0004"
+            assert await conn.run_sync(_current) == _head() == "0006"
             assert TABLES <= await conn.run_sync(_tables)
     finally:
         await store.close()

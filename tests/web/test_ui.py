@@ -227,6 +227,16 @@ def test_monitor_job_from_the_form_triggers_and_plays_back(
         assert page.get_attribute("#events li", "data-event-id") == trigger["event_id"]
         _click_event_and_check_playback(page, trigger)
         assert page.inner_text("#last-check").startswith("Last check at")
+        # The chart: a point per stored check, and a "yes" point at the trigger's check.
+        checks = api.get(f"/api/ui/jobs/{job_id}/checks").json()["checks"]
+        assert checks and any(c["triggered"] and abs(c["stream_time"] - trigger["stream_time"]) < 0.5 for c in checks)
+        page.wait_for_function(f"document.querySelector('#chart').dataset.checks == '{len(checks)}'")
+        plotted = page.eval_on_selector("#chart", "el => el.plot.data")
+        assert plotted[0] == [c["stream_time"] for c in checks]
+        yes = [x for x, y in zip(plotted[0], plotted[1], strict=True) if y is not None]
+        assert any(abs(x - trigger["stream_time"]) < 0.5 for x in yes)
+        size = page.eval_on_selector("#chart canvas", "c => [c.width, c.height]")
+        assert size[0] > 100 and size[1] > 50
         screenshot(page, "job")
 
 

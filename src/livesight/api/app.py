@@ -21,6 +21,7 @@ from livesight.judges import Judge, build_judge
 from livesight.metrics import Metrics
 from livesight.netpolicy import NetworkPolicy
 from livesight.pipeline.jobs import JobManager
+from livesight.pipeline.manager import Leases, new_worker_id
 from livesight.pipeline.retention import retention_loop
 from livesight.pipeline.sessions import SessionManager
 from livesight.settings import Settings, load_settings
@@ -128,6 +129,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 dev_mode=not has_keys,
             )
             state.dispatcher = WebhookDispatcher(store, settings, metrics=state.metrics)
+            worker_id = new_worker_id()  # this process's name in the runs' lease columns
             state.jobs = JobManager(
                 settings=settings,
                 store=store,
@@ -138,6 +140,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 metrics=state.metrics,
                 public_url=state.public_url,
                 dispatcher=state.dispatcher,
+                worker_id=worker_id,
             )
             state.sessions = SessionManager(
                 settings=settings,
@@ -149,9 +152,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 metrics=state.metrics,
                 public_url=state.public_url,
                 dispatcher=state.dispatcher,
+                worker_id=worker_id,
             )
-            await state.jobs.recover()
-            await state.sessions.recover()
+            # Resume the runs no live worker holds (a restart's own, or a dead replica's), then keep the
+            # leases of what runs here, act on stop requests and claim what other replicas leave behind.
+            managers = [state.jobs, state.sessions]
+            leases = Leases(store, managers, worker_id=worker_id, lease_seconds=settings.lease_seconds)
+            await leases.claim()
+            leases.start()
             state.dispatcher.start()
             retention = asyncio.create_task(
                 retention_loop(
@@ -167,8 +175,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await store.close()
             raise
         retention.cancel()
+        leases.drain()  # renew while the runs end, claim nothing more
         await state.jobs.shutdown()
         await state.sessions.shutdown()
+        await leases.aclose()
         await state.dispatcher.aclose()
         state.registry.stop_all()
         if state._judge is not None:

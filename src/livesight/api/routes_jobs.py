@@ -184,7 +184,7 @@ async def list_jobs(
     """Newest first; each job's ``details`` are its statistics (``GET /api/jobs/{job_id}`` has its config too)."""
     state = _state(request)
     jobs, total = await state.store.list_jobs(owner, status, type, limit, offset)
-    items = [_job_response(j, state.jobs.live_stats(j)) for j in jobs]
+    items = [_job_response(j, j.stats) for j in jobs]
     return JobList(jobs=items, total=total, limit=limit, offset=offset)
 
 
@@ -199,7 +199,7 @@ async def _own_job(request: Request, job_id: str, owner: str | None) -> JobRecor
 async def get_job(job_id: str, request: Request, owner: Owner) -> JobDetail:
     state = _state(request)
     job = await _own_job(request, job_id, owner)
-    stats = state.jobs.live_stats(job)
+    stats = job.stats  # stored by the run as it goes (and with the final status): whichever replica runs it
     events = await state.store.list_events("job", job_id)
     triggers = [state.jobs.trigger_view(e) for e in events if e.type == "condition"]
     summaries = [e.data.get("payload", {}) for e in events if e.type == "summary"]
@@ -224,8 +224,8 @@ async def get_job(job_id: str, request: Request, owner: Owner) -> JobDetail:
 async def cancel_job(job_id: str, request: Request, owner: Owner) -> CancelResponse:
     state = _state(request)
     job = await _own_job(request, job_id, owner)
-    if job.status in ("pending", "running") and state.jobs.run_of(job_id) is not None:
-        await state.jobs.cancel(job_id)
+    # A request in the store, acted on by whichever replica runs the job; answered once the store shows it ended.
+    if await state.jobs.cancel(job_id, owner):
         job = await _own_job(request, job_id, owner)
         message = "The job was cancelled."
     else:

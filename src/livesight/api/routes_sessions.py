@@ -193,7 +193,7 @@ async def _payload(request: Request, session: SessionRecord, names: dict[str, st
         error=session.error,
         rapid_review_query=session.rapid_review_query,
         created_by=created_by,
-        stats=run.stats.as_dict() if (run := state.sessions.run_of(session.id)) is not None else session.stats or None,
+        stats=session.stats or None,  # stored per chunk by whichever replica runs it
     )
 
 
@@ -436,11 +436,7 @@ async def session_events(
 
     async def ended() -> Message | None:
         current = await state.store.get_session(session_id)
-        if (
-            current is not None
-            and current.status in ("FINISHED", "FAILED")
-            and state.sessions.run_of(session_id) is None
-        ):
+        if current is not None and current.status in ("FINISHED", "FAILED"):
             data = {"session_id": session_id, "stream_id": stream_id, "status": current.status, "error": current.error}
             return Message("ended", data, terminal=True)
         return None

@@ -95,7 +95,7 @@ def job_event_stream(state: Any, job_id: str, after_seq: int, request: Request |
 
     async def ended() -> Message | None:
         job = await state.store.get_job(job_id)
-        if job is not None and job.status in ("completed", "stopped", "failed") and state.jobs.run_of(job_id) is None:
+        if job is not None and job.status in ("completed", "stopped", "failed"):
             # It ended without a terminal event this client has not seen (e.g. across a restart).
             data = {"job_id": job_id, "status": job.status, "reason": job.reason, "final_stats": job.stats}
             return Message("error" if job.status == "failed" else "stopped", data, terminal=True)

@@ -10,6 +10,10 @@ Secrets: a delivery owned by an API key is signed with that key's ``webhook_secr
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
 from livesight.delivery._dispatcher import DispatcherState, WebhookDispatcher
 from livesight.delivery._schedule import (
     DispatcherMetrics,
@@ -28,6 +32,8 @@ from livesight.delivery._signing import (
     server_webhook_secret,
     sign,
 )
+from livesight.store import new_id, utcnow
+from livesight.store.records import NewDelivery
 
 __all__ = [
     "SECRET_FILE",
@@ -40,9 +46,29 @@ __all__ = [
     "build_payload",
     "check_secret",
     "check_webhook_url",
+    "new_delivery",
     "retry_policy",
     "rotate_server_webhook_secret",
     "schedule_retry",
     "server_webhook_secret",
     "sign",
 ]
+
+
+def new_delivery(
+    owner: str | None,
+    url: str,
+    event_type: str,
+    data: Mapping[str, Any],
+    *,
+    job_id: str | None = None,
+    session_id: str | None = None,
+    now: datetime | None = None,
+) -> NewDelivery:
+    """A webhook message for the outbox, body built and frozen now: hand it to the store call that writes what
+    it announces (``Store.add_events(deliveries=…)``, ``end_job``, ``update_session``…), so that the two commit
+    together, then wake the dispatcher (``WebhookDispatcher.notify``). Raises :class:`InvalidWebhookURL`."""
+    check_webhook_url(url)
+    now = now or utcnow()
+    body = build_payload(event_type, job_id, data, timestamp=now)
+    return NewDelivery(new_id("msg"), url, event_type, body, owner, job_id, session_id, now)

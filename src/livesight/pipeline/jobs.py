@@ -1,8 +1,8 @@
 """Live-monitor jobs: starting, supervising and stopping runs, and announcing what they do.
 
-Every announcement is written to the store first (the job's event log, whose ``seq`` is the SSE id),
-then published to SSE subscribers and put in the webhook outbox, so nothing a client is told can be
-lost by a crash.
+Every announcement is written to the store with its webhooks in one transaction (the job's event log,
+whose ``seq`` is the SSE id, and the outbox), then published to SSE subscribers and the dispatcher woken,
+so nothing a client is told can be lost by a crash, and no webhook sent twice.
 """
 
 from __future__ import annotations
@@ -12,18 +12,19 @@ import base64
 import contextlib
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, fields, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from livesight.delivery.broker import Message
+from livesight.delivery.webhooks import new_delivery
 from livesight.errors import LiveSightError
 from livesight.judges import Judge, accepts_video
 from livesight.metrics import RunCounters
 from livesight.pipeline.gate import GateConfig
-from livesight.pipeline.manager import RunManager
+from livesight.pipeline.manager import RunManager, wait_until_ended
 from livesight.pipeline.runner import ChunkAnalysis, Resume, Run, RunConfig, resume_point
 from livesight.pipeline.sinks import StoreSink
 from livesight.pipeline.stats import RunStats
@@ -31,7 +32,8 @@ from livesight.rules import StopReason, TriggerRule, job_status_for, make_event,
 from livesight.sources.hub import SourceOptions
 from livesight.sources.probe import RecentProbes
 from livesight.sources.urls import redact
-from livesight.store.records import EventRecord, JobRecord
+from livesight.store._checks import JobCheck
+from livesight.store.records import EventRecord, JobRecord, NewDelivery
 from livesight.types import Chunk, Event, Gap, InputMode, Sample, Verdict
 
 if TYPE_CHECKING:
@@ -60,6 +62,9 @@ DIGEST_QUERY = (
 )
 TERMINAL_TYPES = {"job_stopped", "error"}
 _STATS_EVERY = 2.0  # seconds between stats writes while a job runs
+_STATS_IDLE = 10.0  # seconds without a check after which a monitor job's stored stats are refreshed anyway
+_CANCEL_WAIT = 15.0  # seconds a cancel waits for the job to end before answering
+_CHECKS_EVERY = 2.0  # seconds between writes of a job's checks (the UI's chart); a trigger writes at once
 
 
 class MaxJobsReached(LiveSightError):
@@ -154,12 +159,15 @@ class JobManager(RunManager):
         self.probes = RecentProbes()
 
     # -- lifecycle ---------------------------------------------------------------------------
-    async def recover(self) -> None:
-        """Resume every job a previous process left running: same id, its timeline and counters
-        continued, the outage recorded as a gap. A source that is gone ends it by the give-up rule."""
-        for job in await self.store.running_jobs():
-            if job.job_type not in ("live-monitor", "live-digest"):
-                continue  # `livesight watch` runs belong to their own process
+    async def claim(self, dead_workers: Iterable[str] = ()) -> int:
+        """Claim the jobs whose lease ran out (their process is gone) and resume them here: same id, its
+        timeline and counters continued, the outage recorded as a gap. A source that is gone ends it by
+        the give-up rule; a cancel asked for meanwhile stops it at once."""
+        claimed = await self.store.claim_jobs(self.worker_id, self.settings.lease_seconds, dead_workers=dead_workers)
+        resumed = 0
+        for job in claimed:
+            if job.id in self._runs:
+                continue  # already runs here: the claim renewed a lease that had lapsed
             try:
                 resume = await resume_point(self.store, "job", job.id, job.stats, job.started_at or job.created_at)
                 judge = self.judge()
@@ -177,7 +185,8 @@ class JobManager(RunManager):
                         **_spec_args(MonitorSpec, job.config),
                     )
                     self._launch(job, self._monitor_config(spec), judge, _JobSink(self, job, spec), job.owner, resume)
-                log.info("job %s resumed at %.1fs after a restart", job.id, resume.time_offset)
+                resumed += 1
+                log.info("job %s resumed at %.1fs by worker %s", job.id, resume.time_offset, self.worker_id)
             except Exception as exc:  # a job that cannot be rebuilt ends visibly instead of staying "running"
                 log.exception("job %s could not be resumed", job.id)
                 await self.store.update_job(
@@ -187,16 +196,25 @@ class JobManager(RunManager):
                     ended_at=datetime.now(UTC),
                     stats={**job.stats, "reason": "server_restarted", "error": f"could not resume: {exc}"},
                 )
+        return resumed
 
     # -- jobs --------------------------------------------------------------------------------
     async def create(
         self, spec: MonitorSpec, owner: str | None, delivery_mode: Literal["webhook", "sse", "polling"]
     ) -> JobRecord:
-        self._check_capacity(owner)
+        await self._check_capacity(owner)
         judge = self.judge()  # raises JudgeNotConfigured before anything is created
         config = {**spec.config(), "model": _model_name(judge)}
         job = await self.store.create_job(
-            "live-monitor", spec.stream_url, spec.condition, delivery_mode, spec.webhook_url, config, owner
+            "live-monitor",
+            spec.stream_url,
+            spec.condition,
+            delivery_mode,
+            spec.webhook_url,
+            config,
+            owner,
+            worker_id=self.worker_id,
+            lease_seconds=self.settings.lease_seconds,
         )
         return self._launch(job, self._monitor_config(spec), judge, _JobSink(self, job, spec), owner)
 
@@ -222,11 +240,19 @@ class JobManager(RunManager):
     async def create_digest(
         self, spec: DigestSpec, owner: str | None, delivery_mode: Literal["webhook", "sse", "polling"]
     ) -> JobRecord:
-        self._check_capacity(owner)
+        await self._check_capacity(owner)
         judge = self.judge()
         config = {**spec.config(), "model": _model_name(judge)}
         job = await self.store.create_job(
-            "live-digest", spec.stream_url, None, delivery_mode, spec.webhook_url, config, owner
+            "live-digest",
+            spec.stream_url,
+            None,
+            delivery_mode,
+            spec.webhook_url,
+            config,
+            owner,
+            worker_id=self.worker_id,
+            lease_seconds=self.settings.lease_seconds,
         )
         return self._launch(job, self._digest_config(spec), judge, _DigestSink(self, job, spec), owner)
 
@@ -244,8 +270,9 @@ class JobManager(RunManager):
             jpeg_quality=self.settings.jpeg_quality,
         )
 
-    def _check_capacity(self, owner: str | None) -> None:
-        if sum(1 for _, r in self._runs.values() if getattr(r, "owner", None) == owner) >= self.settings.max_jobs:
+    async def _check_capacity(self, owner: str | None) -> None:
+        # Counted in the store: the key's jobs may run on any replica.
+        if await self.store.count_live_jobs(owner) >= self.settings.max_jobs:
             raise MaxJobsReached(f"This key already runs {self.settings.max_jobs} jobs.")
 
     def _launch(
@@ -267,20 +294,24 @@ class JobManager(RunManager):
             recordings_dir=self.settings.recordings_dir / job.id,
             resume=resume,
         )
-        run.owner = owner  # type: ignore[attr-defined]
         task = asyncio.create_task(self._supervise(job, run, sink), name=f"job:{job.id}")
-        self._runs[job.id] = (task, run)
-        task.add_done_callback(lambda _t: self._runs.pop(job.id, None))
+        self._track(job.id, task, run)
         return job
 
-    async def cancel(self, job_id: str) -> None:
-        entry = self._runs.get(job_id)
-        if entry is None:
-            return
-        task, run = entry
-        run.cancel()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(asyncio.shield(task), timeout=15)
+    async def cancel(self, job_id: str, owner: str | None = None) -> bool:
+        """Ask for the job to stop, whichever process runs it (a change to its row, which the owner acts on
+        within a second), and wait a bounded time until the store shows it ended. ``False``: it had ended."""
+        if not await self.store.request_job_stop(job_id, owner):
+            return False
+        self.stop_requested(job_id)  # it runs here: act now rather than at the next poll
+        await self._wait_local(job_id, _CANCEL_WAIT)
+
+        async def ended() -> bool:
+            job = await self.store.get_job(job_id)
+            return job is None or job.status not in ("pending", "running")
+
+        await wait_until_ended(ended, _CANCEL_WAIT)
+        return True
 
     async def _supervise(self, job: JobRecord, run: Run, sink: _JobSink) -> None:
         """A job is ``running`` (and says ``job_started``) from the moment its run starts, while its source
@@ -302,28 +333,39 @@ class JobManager(RunManager):
         await self._end(job, run, sink, result)
 
     async def _end(self, job: JobRecord, run: Run, sink: _JobSink, result: RunResult) -> None:
+        if job.id in self._lost:
+            return  # another worker runs it now and will store its end
+        await sink.flush_checks()
         status = job_status_for(result.reason)
         stats = job_stats(result.stats, result.reason.value, run.health, sink.summaries)
         if status.value == "failed":
             stats["error"] = result.detail
-        await self.store.update_job(
-            job.id, status=status.value, reason=result.reason.value, stats=stats, ended_at=datetime.now(UTC)
-        )
-        self.metrics.jobs_ended.labels(status.value).inc()
         final = {"job_id": job.id, "status": status.value, "reason": result.reason.value, "final_stats": stats}
+        # The SSE stream ends at ``error`` (terminal), so ``job_stopped`` after an error is not published.
         if status.value == "failed":
             final["message"] = result.detail
-            await sink.announce("error", run, final)
-            await sink.announce("job_stopped", run, final, publish=False)
+            announced = [("error", True), ("job_stopped", False)]
         else:
-            await sink.announce("job_stopped", run, final)
-
-    def live_stats(self, job: JobRecord) -> dict[str, Any]:
-        """The job's stats: its run's, while it runs in this process, else what the store holds."""
-        run = self.run_of(job.id)
-        if run is None or job.status not in ("pending", "running"):  # ended: its final stats are stored
-            return job.stats
-        return job_stats(run.stats, None, run.health, getattr(run.sink, "summaries", None))
+            announced = [("job_stopped", True)]
+        events = [sink.lifecycle_event(type_, run) for type_, _ in announced]
+        payloads = [{"payload": final} for _ in announced]
+        # Status, final stats, the closing events and their webhooks: one transaction, so "ended" is never
+        # read without them, and a crash leaves either a live job (resumed) or an ended one (announced).
+        records = await self.store.end_job(
+            job.id,
+            status=status.value,
+            reason=result.reason.value,
+            stats=stats,
+            events=events,
+            data=payloads,
+            deliveries=lambda stored: sink.webhooks([(r, final) for r in stored]),
+            worker_id=self.worker_id,
+        )
+        if records is None:
+            log.warning("job %s: claimed by another worker before it ended here; its end is theirs", job.id)
+            return
+        self.metrics.jobs_ended.labels(status.value).inc()
+        sink.published(records, publish=[p for _, p in announced])
 
     # -- reading -----------------------------------------------------------------------------
     def frame_url(self, job_id: str, event_id: str) -> str:
@@ -380,17 +422,18 @@ class _JobSink(StoreSink):
         self._last_stats = 0.0
         self._reconnects = 0
         self._counters = RunCounters(manager.metrics)
+        self._checks: list[JobCheck] = []
+        self._last_checks = time.monotonic()
 
     @property
     def summaries(self) -> int | None:
         """A digest's windows summarised so far (``stats.summaries_generated``); None for a monitor job."""
         return None
 
-    async def announce(self, type_: str, run: Run, payload: dict[str, Any], *, publish: bool = True) -> EventRecord:
-        """Store a lifecycle event in the job's log, then publish it (unless not ``publish``: the SSE stream
-        has ended) and queue its webhook."""
+    def lifecycle_event(self, type_: str, run: Run) -> Event:
+        """A lifecycle event (``job_started``, ``summary``, ``job_stopped``…) at the run's current point."""
         span = run.chunker.span_at(run.stats.session_time)
-        event = make_event(
+        return make_event(
             type=type_,
             label=type_,
             description=type_,
@@ -403,27 +446,44 @@ class _JobSink(StoreSink):
             pts_offset=span.pts_offset if span else 0.0,
             analysis_id=new_id("ana"),
         )
-        [record] = await self.store.add_events("job", self.job.id, [event], [{"payload": payload}])
-        await self._deliver(record, payload, publish=publish)
-        return record
 
-    async def _deliver(self, record: EventRecord, payload: dict[str, Any], *, publish: bool = True) -> None:
+    async def announce(self, type_: str, run: Run, payload: dict[str, Any], *, publish: bool = True) -> EventRecord:
+        """Store a lifecycle event in the job's log with its webhook (one transaction), then publish it
+        (unless not ``publish``: the SSE stream has ended)."""
+        records = await self.store.add_events(
+            "job",
+            self.job.id,
+            [self.lifecycle_event(type_, run)],
+            [{"payload": payload}],
+            deliveries=lambda stored: self.webhooks([(r, payload) for r in stored]),
+        )
+        self.published(records, publish=[publish])
+        return records[0]
+
+    def webhooks(self, announced: Sequence[tuple[EventRecord, dict[str, Any]]]) -> list[NewDelivery]:
+        """The outbox rows announcing stored events (``(record, webhook data)`` pairs); none without a URL."""
+        if not self.job.webhook_url:
+            return []
+        return [
+            new_delivery(self.job.owner, self.job.webhook_url, WEBHOOK_TYPES[r.type], payload, job_id=self.job.id)
+            for r, payload in announced
+        ]
+
+    def published(self, records: Sequence[EventRecord], *, publish: Sequence[bool] | None = None) -> None:
+        """Stored (with their webhooks): tell SSE subscribers and wake the dispatcher."""
         manager = self.manager
-        if publish:
-            manager.broker.publish(self.job.id, manager.message_for(record))
-        if self.job.webhook_url and manager.dispatcher is not None:
-            await manager.dispatcher.enqueue(
-                owner=self.job.owner,
-                url=self.job.webhook_url,
-                event_type=WEBHOOK_TYPES[record.type],
-                job_id=self.job.id,
-                data=payload,
-            )
+        for i, record in enumerate(records):
+            if publish is None or publish[i]:
+                manager.broker.publish(self.job.id, manager.message_for(record))
+        if self.job.webhook_url and records and manager.dispatcher is not None:
+            manager.dispatcher.notify()
 
     async def begin(self, run: Run) -> None:
         """The run starts: the job is ``running`` (its source may still be connecting; ``stats.source``
         says so) and ``job_started`` is announced."""
-        await self.store.set_job_status_if(self.job.id, "pending", "running", started_at=datetime.now(UTC))
+        # The first stats (the source connecting) are stored with the status: the API reads them from the store.
+        stats = job_stats(run.stats, None, run.health, self.summaries)
+        await self.store.set_job_status_if(self.job.id, "pending", "running", stats=stats, started_at=datetime.now(UTC))
         await self.announce(
             "job_started",
             run,
@@ -439,7 +499,18 @@ class _JobSink(StoreSink):
         """The first frame: nothing to announce, the job said ``job_started`` when its run began."""
 
     async def tick(self, run: Run) -> None:
-        """Monitor jobs report progress at every check (:meth:`checked`); this is for runs without checks."""
+        """Monitor jobs report progress and store stats at checks (:meth:`checked`); between them (a long
+        interval, a source reconnecting) the stored stats are refreshed every ``_STATS_IDLE`` seconds, so
+        that the API, which reads only the store, sees the source's state."""
+        while True:
+            await asyncio.sleep(_STATS_EVERY)
+            if time.monotonic() - self._last_stats < _STATS_IDLE:
+                continue
+            self._last_stats = time.monotonic()
+            try:
+                await self.store.update_job(self.job.id, stats=job_stats(run.stats, None, run.health))
+            except Exception:  # a missed refresh must not end the job
+                log.exception("job %s: storing stats failed", self.job.id)
 
     async def checked(self, run: Run, sample: Sample, verdict: Verdict | None, fired: bool) -> None:
         metrics = self.manager.metrics
@@ -466,35 +537,61 @@ class _JobSink(StoreSink):
             "elapsed_seconds": round(run.stats.elapsed_seconds, 3),
         }
         self.manager.broker.publish(self.job.id, Message("progress", progress))
+        match, confidence = (None, None) if verdict is None else (verdict.match, verdict.confidence)
+        reused = verdict is not None and verdict.reused
+        self._checks.append(JobCheck(round(sample.session_time, 3), match, confidence, reused, verdict is None))
         now = time.monotonic()
+        if fired or now - self._last_checks >= _CHECKS_EVERY:
+            await self.flush_checks()
         if now - self._last_stats >= _STATS_EVERY:
             self._last_stats = now
             await self.store.update_job(self.job.id, stats=job_stats(run.stats, None, health))
 
+    async def flush_checks(self) -> None:
+        """Store the checks made since the last write (a failed write loses them, never the job)."""
+        checks, self._checks, self._last_checks = self._checks, [], time.monotonic()
+        try:
+            await self.store.add_checks(self.job.id, checks)
+        except Exception:
+            log.exception("job %s: storing %d checks failed", self.job.id, len(checks))
+
     async def events(self, run: Run, events: Sequence[Event], data: Sequence[dict[str, Any]]) -> None:
         payloads = [dict(d) for d in data]
-        records = await self.store.add_events("job", self.job.id, events, payloads)
+        frames: dict[str, str] = {}
+        if getattr(self.spec, "include_frame", False):  # read before the transaction, which must not wait on disk
+            for event, payload in zip(events, payloads, strict=True):
+                if payload.get("frame_path"):
+                    jpeg = await asyncio.to_thread(Path(payload["frame_path"]).read_bytes)
+                    frames[event.event_id] = base64.b64encode(jpeg).decode()
+        records = await self.store.add_events(
+            "job",
+            self.job.id,
+            events,
+            payloads,
+            deliveries=lambda stored: self.webhooks([(r, self._trigger_payload(r, frames)) for r in stored]),
+        )
         self.manager.metrics.triggers.inc(len(records))
         self.manager.metrics.events.inc(len(records))
-        for record in records:
-            payload = self.manager.trigger_view(record)
-            payload = {
-                "condition": payload["condition"],
-                "triggered": True,
-                "explanation": payload["explanation"],
-                "confidence": record.confidence,
-                "stream_time": record.stream_time,
-                "frame_url": payload["frame_url"],
-                "clip_url": payload["clip_url"],
-                "event_id": record.id,
-                "capture_time": record.capture_time,
-                "chunk_index": record.chunk_index,
-                "t_start": record.t_start,
-            }
-            if getattr(self.spec, "include_frame", False) and record.data.get("frame_path"):
-                jpeg = await asyncio.to_thread(Path(record.data["frame_path"]).read_bytes)
-                payload["frame_b64"] = base64.b64encode(jpeg).decode()
-            await self._deliver(record, payload)
+        self.published(records)
+
+    def _trigger_payload(self, record: EventRecord, frames: dict[str, str]) -> dict[str, Any]:
+        view = self.manager.trigger_view(record)
+        payload = {
+            "condition": view["condition"],
+            "triggered": True,
+            "explanation": view["explanation"],
+            "confidence": record.confidence,
+            "stream_time": record.stream_time,
+            "frame_url": view["frame_url"],
+            "clip_url": view["clip_url"],
+            "event_id": record.id,
+            "capture_time": record.capture_time,
+            "chunk_index": record.chunk_index,
+            "t_start": record.t_start,
+        }
+        if record.id in frames:
+            payload["frame_b64"] = frames[record.id]
+        return payload
 
     async def chunk_recorded(self, run: Run, chunk: Chunk) -> None:
         await self.store.add_chunk("job", self.job.id, chunk)

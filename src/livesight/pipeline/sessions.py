@@ -9,24 +9,22 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from livesight.delivery.broker import Message
+from livesight.delivery.webhooks import new_delivery
 from livesight.metrics import RunCounters
 from livesight.pipeline.gate import GateConfig
-from livesight.pipeline.manager import RunManager
+from livesight.pipeline.manager import RunManager, wait_until_ended
 from livesight.pipeline.runner import ChunkAnalysis, Resume, Run, RunConfig, resume_point
 from livesight.pipeline.sinks import StoreSink
 from livesight.rules import session_status_for
 from livesight.sources.hub import SourceOptions
-from livesight.store.records import EventRecord, SessionRecord
+from livesight.store.records import EventRecord, NewDelivery, SessionRecord
 from livesight.types import Event
-
-if TYPE_CHECKING:
-    pass
 
 log = logging.getLogger(__name__)
 
@@ -36,10 +34,15 @@ ENDED = ("FINISHED", "FAILED")
 class SessionManager(RunManager):
     """Runs every livestream session of this process."""
 
-    async def recover(self) -> None:
-        """Resume every session a previous process left running (same ids, the timeline continued, the
-        outage recorded as a gap); a source that is gone ends it FAILED by the give-up rule."""
-        for session in await self.store.running_sessions():
+    async def claim(self, dead_workers: Iterable[str] = ()) -> int:
+        """Claim the sessions whose lease ran out (their process is gone) and resume them here (same ids,
+        the timeline continued, the outage recorded as a gap); a source that is gone ends it FAILED by the
+        give-up rule. One that was asked to end meanwhile is finished."""
+        lease = self.settings.lease_seconds
+        resumed = 0
+        for session in await self.store.claim_sessions(self.worker_id, lease, dead_workers=dead_workers):
+            if session.id in self._runs:
+                continue  # already runs here: the claim renewed a lease that had lapsed
             try:
                 if session.status == "ENDING":  # it was asked to end: finish it
                     await self.store.update_session(session.id, status="FINISHED", ended_at=datetime.now(UTC))
@@ -48,7 +51,8 @@ class SessionManager(RunManager):
                     self.store, "session", session.id, session.stats, session.started_at or session.created_at
                 )
                 self._launch(session, (session.config or {}).get("webhook_url"), resume)
-                log.info("session %s resumed at %.1fs after a restart", session.id, resume.time_offset)
+                resumed += 1
+                log.info("session %s resumed at %.1fs by worker %s", session.id, resume.time_offset, self.worker_id)
             except Exception as exc:
                 log.exception("session %s could not be resumed", session.id)
                 await self.store.update_session(
@@ -57,6 +61,7 @@ class SessionManager(RunManager):
                     error=f"could not resume after a restart: {exc}",
                     ended_at=datetime.now(UTC),
                 )
+        return resumed
 
     async def start(
         self,
@@ -72,7 +77,16 @@ class SessionManager(RunManager):
             self.judge()  # raises JudgeNotConfigured before anything is created
         stream = await self.store.create_stream(name, source_url, owner=owner, stream_id=stream_id)
         config = {"webhook_url": webhook_url, "chunk_seconds": self.settings.chunk_seconds}
-        session = await self.store.create_session(stream.id, name, source_url, rapid_review_query, config, owner)
+        session = await self.store.create_session(
+            stream.id,
+            name,
+            source_url,
+            rapid_review_query,
+            config,
+            owner,
+            worker_id=self.worker_id,
+            lease_seconds=self.settings.lease_seconds,
+        )
         self._launch(session, webhook_url)
         return session
 
@@ -102,38 +116,42 @@ class SessionManager(RunManager):
             resume=resume,
         )
         task = asyncio.create_task(self._supervise(session, run), name=f"session:{session.id}")
-        self._runs[session.id] = (task, run)
-        task.add_done_callback(lambda _t: self._runs.pop(session.id, None))
+        self._track(session.id, task, run)
         self.metrics.sessions_running.set(len(self._runs))
 
     async def end(self, session: SessionRecord) -> str:
-        """``ended`` when this call ended it, ``already_ended`` when it had ended (or was ending)."""
+        """``ended`` when this call ended it, ``already_ended`` when it had ended (or was ending).
+
+        Ending is the status ENDING in the store, which the worker running the session acts on (within a
+        second, whichever replica received the request); this waits a bounded time until the store shows
+        it ended — the last chunk is recorded and analysed before FINISHED.
+        """
         if session.status in ENDED or session.status == "ENDING":
             return "already_ended"
         changed = await self.store.set_session_status_if(session.id, ("INITIALIZING", "ACTIVE"), "ENDING")
         if not changed:
             return "already_ended"
-        entry = self._runs.get(session.id)
-        if entry is None:
-            await self.store.update_session(session.id, status="FINISHED", ended_at=datetime.now(UTC))
+        current = await self.store.get_session(session.id)
+        if current is not None and (current.lease_until is None or current.lease_until <= datetime.now(UTC)):
+            # No live worker holds it: nothing would finish it before a claim, so finish it here.
+            await self.store.set_session_status_if(session.id, "ENDING", "FINISHED", ended_at=datetime.now(UTC))
             return "ended"
-        task, run = entry
-        run.cancel()
-        # The last chunk is recorded and analysed before FINISHED; wait a bounded time for it.
-        await asyncio.wait({task}, timeout=self.settings.model_timeout_seconds + 10)
+        within = self.settings.model_timeout_seconds + 10
+        self.stop_requested(session.id)  # it runs here: act now rather than at the next poll
+        await self._wait_local(session.id, within)
+
+        async def ended() -> bool:
+            row = await self.store.get_session(session.id)
+            return row is None or row.status in ENDED
+
+        await wait_until_ended(ended, within)
         return "ended"
 
     async def _supervise(self, session: SessionRecord, run: Run) -> None:
         result = await self.outcome(run, f"session {session.id}")
+        if session.id in self._lost:
+            return  # another worker runs it now and will store its end
         status = session_status_for(result.reason)
-        await self.store.update_session(
-            session.id,
-            status=status.value,
-            error=result.detail if status.value == "FAILED" else None,
-            ended_at=datetime.now(UTC),
-            stats=result.stats.as_dict(),
-        )
-        self.metrics.sessions_running.set(max(0, len(self._runs) - 1))
         final = {
             "session_id": session.id,
             "stream_id": session.stream_id,
@@ -141,12 +159,25 @@ class SessionManager(RunManager):
             "reason": result.reason.value,
             "error": result.detail if status.value == "FAILED" else None,
         }
-        self.broker.publish(session.id, Message("ended", final, terminal=True))
         webhook_url = (session.config or {}).get("webhook_url")
-        if webhook_url and self.dispatcher is not None:
-            await self.dispatcher.enqueue(
-                owner=session.owner, url=webhook_url, event_type="session_ended", session_id=session.id, data=final
-            )
+        deliveries = (
+            [new_delivery(session.owner, webhook_url, "session_ended", final, session_id=session.id)]
+            if webhook_url
+            else []
+        )
+        # The final status and its webhook commit together: a crash loses neither and sends none twice.
+        await self.store.update_session(
+            session.id,
+            status=status.value,
+            error=result.detail if status.value == "FAILED" else None,
+            ended_at=datetime.now(UTC),
+            stats=result.stats.as_dict(),
+            deliveries=deliveries,
+        )
+        self.metrics.sessions_running.set(max(0, len(self._runs) - 1))
+        self.broker.publish(session.id, Message("ended", final, terminal=True))
+        if deliveries and self.dispatcher is not None:
+            self.dispatcher.notify()
 
     # -- views -----------------------------------------------------------------------------------
     def signed(self, path: str, ttl: float | None = None) -> tuple[str, int]:
@@ -182,28 +213,44 @@ class _SessionSink(StoreSink):
         await self.store.update_session(self.session.id, stats=run.stats.as_dict())
 
     async def started(self, run: Run) -> None:
-        await self.store.set_session_status_if(self.session.id, "INITIALIZING", "ACTIVE", started_at=datetime.now(UTC))
-        self.manager.broker.publish(self.session.id, Message("status", {"status": "ACTIVE"}))
-        if self.webhook_url and run.resume is None and self.manager.dispatcher is not None:
-            await self.manager.dispatcher.enqueue(
-                owner=self.session.owner,
-                url=self.webhook_url,
-                event_type="session_started",
-                session_id=self.session.id,
-                data={"session_id": self.session.id, "stream_id": self.session.stream_id},
+        deliveries = []
+        if self.webhook_url and run.resume is None:
+            data = {"session_id": self.session.id, "stream_id": self.session.stream_id}
+            deliveries.append(
+                new_delivery(self.session.owner, self.webhook_url, "session_started", data, session_id=self.session.id)
             )
+        changed = await self.store.set_session_status_if(
+            self.session.id, "INITIALIZING", "ACTIVE", started_at=datetime.now(UTC), deliveries=deliveries
+        )
+        self.manager.broker.publish(self.session.id, Message("status", {"status": "ACTIVE"}))
+        if changed and deliveries:
+            self._notify()
 
     async def events(self, run: Run, events: Sequence[Event], data: Sequence[dict[str, Any]]) -> None:
-        records = await self.store.add_events("session", self.session.id, events, [dict(d) for d in data])
+        records = await self.store.add_events(
+            "session", self.session.id, events, [dict(d) for d in data], deliveries=self._webhooks
+        )
         self.manager.metrics.events.inc(len(records))
         for record in records:
-            message = self.manager.message_for(record)
-            self.manager.broker.publish(self.session.id, message)
-            if self.webhook_url and self.manager.dispatcher is not None:
-                await self.manager.dispatcher.enqueue(
-                    owner=self.session.owner,
-                    url=self.webhook_url,
-                    event_type="event_detected",
-                    session_id=self.session.id,
-                    data=message.data,
-                )
+            self.manager.broker.publish(self.session.id, self.manager.message_for(record))
+        if self.webhook_url and records:
+            self._notify()
+
+    def _webhooks(self, records: Sequence[EventRecord]) -> list[NewDelivery]:
+        """``event_detected`` for each stored event, written with them (``Store.add_events``)."""
+        if not self.webhook_url:
+            return []
+        return [
+            new_delivery(
+                self.session.owner,
+                self.webhook_url,
+                "event_detected",
+                self.manager.message_for(r).data,
+                session_id=self.session.id,
+            )
+            for r in records
+        ]
+
+    def _notify(self) -> None:
+        if self.manager.dispatcher is not None:
+            self.manager.dispatcher.notify()

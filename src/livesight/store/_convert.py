@@ -91,6 +91,8 @@ def session_record(row: SessionRow) -> SessionRecord:
         ended_at=row.ended_at,
         last_event_seq=row.last_event_seq,
         stats=dict(row.stats or {}),
+        worker_id=row.worker_id,
+        lease_until=row.lease_until,
     )
 
 
@@ -111,6 +113,9 @@ def job_record(row: JobRow) -> JobRecord:
         started_at=row.started_at,
         ended_at=row.ended_at,
         last_event_seq=row.last_event_seq,
+        worker_id=row.worker_id,
+        lease_until=row.lease_until,
+        stop_requested_at=row.stop_requested_at,
     )
 
 

@@ -26,6 +26,7 @@ from livesight.store.records import (
     DeliveryRecord,
     DeliveryStatus,
     DisabledEndpointRecord,
+    NewDelivery,
     new_id,
     utcnow,
 )
@@ -122,6 +123,35 @@ async def _is_disabled(session: AsyncSession, owner: str | None, url: str) -> bo
     return found is not None
 
 
+async def insert_delivery(session: AsyncSession, new: NewDelivery) -> DeliveryRow:
+    """Add ``new`` to the outbox inside the caller's transaction (so it commits with whatever the caller
+    writes beside it, e.g. the events it announces). Due at once; ``disabled`` when its endpoint is."""
+    if len(new.event_type) > _MAX_EVENT_TYPE:
+        raise InvalidValue(f"event_type: longer than {_MAX_EVENT_TYPE} characters")
+    now = aware(new.now, "now") or utcnow()
+    disabled = await _is_disabled(session, new.owner, new.url)
+    row = DeliveryRow(
+        id=new.id,
+        owner=new.owner,
+        job_id=new.job_id,
+        session_id=new.session_id,
+        url=new.url,
+        event_type=new.event_type,
+        body=new.body,
+        status=(DeliveryStatus.DISABLED if disabled else DeliveryStatus.PENDING).value,
+        attempt_count=0,
+        next_attempt_at=now,
+        lease_until=None,
+        last_status_code=None,
+        last_error="endpoint disabled (it answered 410 Gone earlier); not sent" if disabled else None,
+        created_at=now,
+        queued_at=now,
+        delivered_at=None,
+    )
+    session.add(row)
+    return row
+
+
 class DeliveriesMixin(StoreBase):
     async def enqueue_delivery(
         self,
@@ -140,35 +170,17 @@ class DeliveriesMixin(StoreBase):
         ``body`` is stored and sent byte for byte. ``delivery_id`` (default a new ``msg_…``) becomes the
         ``webhook-id``. A delivery to an endpoint disabled for ``owner`` is stored as ``disabled`` and never
         sent. Raises :class:`JobNotFound` / :class:`SessionNotFound` for a missing job or session.
+        A delivery that announces stored events is better written with them: ``add_events(deliveries=…)``.
         """
+        new = NewDelivery(delivery_id or new_id("msg"), url, event_type, body, owner, job_id, session_id, now)
         if len(event_type) > _MAX_EVENT_TYPE:
             raise InvalidValue(f"event_type: longer than {_MAX_EVENT_TYPE} characters")
-        now = aware(now, "now") or utcnow()
         async with self._tx(write=True) as session:
             if job_id is not None:
                 await self._require_owner(session, "job", job_id)
             if session_id is not None:
                 await self._require_owner(session, "session", session_id)
-            disabled = await _is_disabled(session, owner, url)
-            row = DeliveryRow(
-                id=delivery_id or new_id("msg"),
-                owner=owner,
-                job_id=job_id,
-                session_id=session_id,
-                url=url,
-                event_type=event_type,
-                body=body,
-                status=(DeliveryStatus.DISABLED if disabled else DeliveryStatus.PENDING).value,
-                attempt_count=0,
-                next_attempt_at=now,
-                lease_until=None,
-                last_status_code=None,
-                last_error="endpoint disabled (it answered 410 Gone earlier); not sent" if disabled else None,
-                created_at=now,
-                queued_at=now,
-                delivered_at=None,
-            )
-            session.add(row)
+            row = await insert_delivery(session, new)
             await session.flush()
             return _record(row, ())
 

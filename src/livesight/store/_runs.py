@@ -3,30 +3,35 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Mapping
-from datetime import datetime
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, select, update
+from sqlalchemy import ColumnElement, and_, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from livesight.store._base import StoreBase
 from livesight.store._convert import aware, job_record, member, members, session_record, stream_record
+from livesight.store._deliveries import insert_delivery
+from livesight.store._timeline import Deliveries, insert_events
 from livesight.store.errors import Conflict, InvalidValue, JobNotFound, SessionNotFound, StreamNotFound
 from livesight.store.models import JobRow, SessionRow, StreamRow
 from livesight.store.records import (
     LIVE_JOB_STATUSES,
     LIVE_SESSION_STATUSES,
     DeliveryMode,
+    EventRecord,
     JobRecord,
     JobStatus,
     JobType,
+    NewDelivery,
     SessionRecord,
     SessionStatus,
     StreamRecord,
     new_id,
     utcnow,
 )
+from livesight.types import Event
 
 
 def _visible(owner_column: Any, owner: str | None) -> list[ColumnElement[bool]]:
@@ -119,8 +124,15 @@ class RunsMixin(StoreBase):
         rapid_review_query: str | None = None,
         config: Mapping[str, Any] | None = None,
         owner: str | None = None,
+        *,
+        worker_id: str | None = None,
+        lease_seconds: float | None = None,
     ) -> SessionRecord:
-        """A new ``INITIALIZING`` session on ``stream_id`` (which ``owner`` must be able to see)."""
+        """A new ``INITIALIZING`` session on ``stream_id`` (which ``owner`` must be able to see).
+
+        With ``worker_id`` and ``lease_seconds`` it is created leased to that worker (which runs it at once).
+        """
+        worker, lease_until = _lease(worker_id, lease_seconds)
         async with self._tx(write=True) as session:
             stream = await session.scalar(
                 select(StreamRow.id).where(StreamRow.id == stream_id, *_visible(StreamRow.owner, owner))
@@ -140,6 +152,8 @@ class RunsMixin(StoreBase):
                 config=dict(config or {}),
                 owner=owner,
                 created_at=utcnow(),
+                worker_id=worker,
+                lease_until=lease_until,
             )
             session.add(row)
             await session.flush()
@@ -181,8 +195,10 @@ class RunsMixin(StoreBase):
         started_at: datetime | None = None,
         ended_at: datetime | None = None,
         stats: Mapping[str, Any] | None = None,
+        deliveries: Sequence[NewDelivery] = (),
     ) -> SessionRecord:
-        """Set the given fields (``None`` leaves a field as it is; ``stats`` replaces the whole dict).
+        """Set the given fields (``None`` leaves a field as it is; ``stats`` replaces the whole dict), and
+        put ``deliveries`` (e.g. the webhook announcing the change) in the outbox in the same transaction.
 
         Raises :class:`SessionNotFound`. Prefer :meth:`set_session_status_if` for transitions that can race.
         """
@@ -201,6 +217,8 @@ class RunsMixin(StoreBase):
             for key, value in values.items():
                 if value is not None:
                     setattr(row, key, value)
+            for delivery in deliveries:
+                await insert_delivery(session, delivery)
             await session.flush()
             return session_record(row)
 
@@ -213,10 +231,12 @@ class RunsMixin(StoreBase):
         error: str | None = None,
         started_at: datetime | None = None,
         ended_at: datetime | None = None,
+        deliveries: Sequence[NewDelivery] = (),
     ) -> bool:
         """Compare-and-set: move to ``to_status`` only if the status is one of ``from_statuses``.
 
-        The other given fields are written in the same statement. Returns ``True`` when this call made
+        The other given fields are written in the same statement, and ``deliveries`` go to the outbox in
+        the same transaction when (only when) the change is made. Returns ``True`` when this call made
         the change, ``False`` when the status was different (or the session does not exist).
         """
         values: dict[str, Any] = {"status": member(SessionStatus, to_status, "to_status").value}
@@ -234,6 +254,9 @@ class RunsMixin(StoreBase):
                 .values(**values)
                 .returning(SessionRow.id)
             )
+            if changed is not None:
+                for delivery in deliveries:
+                    await insert_delivery(session, delivery)
             return changed is not None
 
     async def running_sessions(self) -> list[SessionRecord]:
@@ -257,8 +280,12 @@ class RunsMixin(StoreBase):
         webhook_url: str | None = None,
         config: Mapping[str, Any] | None = None,
         owner: str | None = None,
+        *,
+        worker_id: str | None = None,
+        lease_seconds: float | None = None,
     ) -> JobRecord:
-        """A new ``pending`` job with empty ``stats``."""
+        """A new ``pending`` job with empty ``stats``; leased to ``worker_id`` when given (see create_session)."""
+        worker, lease_until = _lease(worker_id, lease_seconds)
         row = JobRow(
             # The hosted live-monitor API documents job_id as string<uuid>; clients generated from it check.
             id=str(uuid.uuid4()),
@@ -274,6 +301,8 @@ class RunsMixin(StoreBase):
             last_event_seq=0,
             owner=owner,
             created_at=utcnow(),
+            worker_id=worker,
+            lease_until=lease_until,
         )
         async with self._tx(write=True) as session:
             session.add(row)
@@ -388,3 +417,179 @@ class RunsMixin(StoreBase):
                 .order_by(JobRow.created_at, JobRow.id)
             )
             return [job_record(r) for r in rows]
+
+    async def end_job(
+        self,
+        job_id: str,
+        *,
+        status: str,
+        reason: str,
+        stats: Mapping[str, Any],
+        events: Sequence[Event] = (),
+        data: Sequence[Mapping[str, Any]] | None = None,
+        deliveries: Deliveries | None = None,
+        worker_id: str | None = None,
+    ) -> list[EventRecord] | None:
+        """End a job in one transaction: its final status, reason and stats, the events that announce the end
+        and their webhooks (as :meth:`add_events`). With ``worker_id``, only while that worker holds the job
+        (returns ``None`` and writes nothing when another worker has claimed it meanwhile).
+        Raises :class:`JobNotFound`."""
+        async with self._tx(write=True) as session:
+            row = await session.get(JobRow, job_id, with_for_update=True)
+            if row is None:
+                raise JobNotFound(f"job {job_id!r} not found")
+            if worker_id is not None and row.worker_id not in (None, worker_id):
+                return None
+            row.status = member(JobStatus, status, "status").value
+            row.reason, row.stats, row.ended_at, row.lease_until = reason, dict(stats), utcnow(), None
+            await session.flush()
+            if not events:
+                return []
+            return await insert_events(session, "job", job_id, events, data, deliveries)
+
+    # -- leases ----------------------------------------------------------------------------------
+    # A live session or job is run by the worker (process) named in worker_id while lease_until is in the
+    # future; the worker renews its leases, and any worker may claim a live run whose lease ran out.
+
+    async def claim_jobs(
+        self, worker_id: str, lease_seconds: float, *, now: datetime | None = None, dead_workers: Iterable[str] = ()
+    ) -> list[JobRecord]:
+        """Lease to ``worker_id`` every live job whose lease has run out (or that has none, or whose worker is
+        one of ``dead_workers``), oldest first; ``livesight watch`` jobs belong to their own process.
+
+        Concurrent claimers never get the same job: on PostgreSQL the candidates are locked with
+        ``FOR UPDATE SKIP LOCKED``, on SQLite the write transaction is exclusive; the UPDATE re-checks either way.
+        """
+        now = aware(now, "now") or utcnow()
+        claimable = and_(
+            JobRow.status.in_(sorted(LIVE_JOB_STATUSES)),
+            JobRow.job_type != JobType.WATCH.value,
+            _expired(JobRow, now, dead_workers),
+        )
+        rows = await self._claim(JobRow, claimable, worker_id, now, lease_seconds)
+        return [job_record(r) for r in rows]
+
+    async def claim_sessions(
+        self, worker_id: str, lease_seconds: float, *, now: datetime | None = None, dead_workers: Iterable[str] = ()
+    ) -> list[SessionRecord]:
+        """As :meth:`claim_jobs`, for sessions (INITIALIZING, ACTIVE or ENDING)."""
+        now = aware(now, "now") or utcnow()
+        claimable = and_(SessionRow.status.in_(sorted(LIVE_SESSION_STATUSES)), _expired(SessionRow, now, dead_workers))
+        rows = await self._claim(SessionRow, claimable, worker_id, now, lease_seconds)
+        return [session_record(r) for r in rows]
+
+    async def _claim(
+        self, table: Any, claimable: ColumnElement[bool], worker_id: str, now: datetime, lease_seconds: float
+    ) -> list[Any]:
+        if lease_seconds <= 0:
+            raise InvalidValue("lease_seconds must be > 0")
+        async with self._tx(write=True) as session:
+            candidates = select(table.id).where(claimable).order_by(table.created_at, table.id)
+            if self._engine.dialect.name == "postgresql":
+                candidates = candidates.with_for_update(skip_locked=True)
+            ids = list(await session.scalars(candidates))
+            if not ids:
+                return []
+            claimed = await session.scalars(
+                update(table)
+                .where(table.id.in_(ids), claimable)
+                .values(worker_id=worker_id, lease_until=now + timedelta(seconds=lease_seconds))
+                .returning(table)
+                .execution_options(synchronize_session=False)
+            )
+            return sorted(claimed, key=lambda r: (r.created_at, r.id))
+
+    async def renew_leases(
+        self, worker_id: str, run_ids: Iterable[str], lease_seconds: float, *, now: datetime | None = None
+    ) -> set[str]:
+        """Extend ``worker_id``'s leases of ``run_ids`` (sessions and jobs); returns the ids it still holds.
+        An id missing from the answer was claimed by another worker (this one's lease had run out)."""
+        wanted = list(run_ids)
+        if not wanted:
+            return set()
+        until = (aware(now, "now") or utcnow()) + timedelta(seconds=lease_seconds)
+        held: set[str] = set()
+        async with self._tx(write=True) as session:
+            for table in (JobRow, SessionRow):
+                renewed = await session.scalars(
+                    update(table)
+                    .where(table.id.in_(wanted), table.worker_id == worker_id)
+                    .values(lease_until=until)
+                    .returning(table.id)
+                    .execution_options(synchronize_session=False)
+                )
+                held.update(renewed)
+        return held
+
+    async def lease_holders(self, *, now: datetime | None = None) -> set[str]:
+        """Workers holding an unexpired lease on a live session or job."""
+        now = aware(now, "now") or utcnow()
+        async with self._tx(write=False) as session:
+            jobs = await session.scalars(
+                select(JobRow.worker_id)
+                .where(JobRow.status.in_(sorted(LIVE_JOB_STATUSES)), JobRow.lease_until > now)
+                .distinct()
+            )
+            sessions = await session.scalars(
+                select(SessionRow.worker_id)
+                .where(SessionRow.status.in_(sorted(LIVE_SESSION_STATUSES)), SessionRow.lease_until > now)
+                .distinct()
+            )
+            return {w for w in (*jobs, *sessions) if w is not None}
+
+    async def request_job_stop(self, job_id: str, owner: str | None = None, *, now: datetime | None = None) -> bool:
+        """Ask for a live job to be cancelled: the worker running it stops it when it sees the request.
+        ``True`` when the job is live (asked now or earlier), ``False`` when it has ended or is not found."""
+        at = aware(now, "now") or utcnow()
+        async with self._tx(write=True) as session:
+            row = await session.scalar(
+                select(JobRow).where(JobRow.id == job_id, *_visible(JobRow.owner, owner)).with_for_update()
+            )
+            if row is None or row.status not in LIVE_JOB_STATUSES:
+                return False
+            if row.stop_requested_at is None:
+                row.stop_requested_at = at
+            return True
+
+    async def stops_requested(self, worker_id: str) -> set[str]:
+        """Ids of ``worker_id``'s live runs asked to stop: jobs with a cancel request, sessions ENDING."""
+        async with self._tx(write=False) as session:
+            jobs = await session.scalars(
+                select(JobRow.id).where(
+                    JobRow.worker_id == worker_id,
+                    JobRow.status.in_(sorted(LIVE_JOB_STATUSES)),
+                    JobRow.stop_requested_at.is_not(None),
+                )
+            )
+            sessions = await session.scalars(
+                select(SessionRow.id).where(
+                    SessionRow.worker_id == worker_id, SessionRow.status == SessionStatus.ENDING.value
+                )
+            )
+            return {*jobs, *sessions}
+
+    async def count_live_jobs(self, owner: str | None) -> int:
+        """Live (pending or running) monitor and digest jobs of ``owner``, whichever process runs them."""
+        async with self._tx(write=False) as session:
+            total = await session.scalar(
+                select(func.count())
+                .select_from(JobRow)
+                .where(
+                    JobRow.owner.is_(None) if owner is None else JobRow.owner == owner,
+                    JobRow.status.in_(sorted(LIVE_JOB_STATUSES)),
+                    JobRow.job_type != JobType.WATCH.value,
+                )
+            )
+            return int(total or 0)
+
+
+def _lease(worker_id: str | None, lease_seconds: float | None) -> tuple[str | None, datetime | None]:
+    if worker_id is None or lease_seconds is None:
+        return None, None
+    return worker_id, utcnow() + timedelta(seconds=lease_seconds)
+
+
+def _expired(table: Any, now: datetime, dead_workers: Iterable[str]) -> ColumnElement[bool]:
+    dead = list(dead_workers)
+    expired = or_(table.lease_until.is_(None), table.lease_until <= now)
+    return or_(expired, table.worker_id.in_(dead)) if dead else expired

@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from livesight.store._base import StoreBase, owner_columns
 from livesight.store._convert import chunk_record, event_record, gap_record, member, parse_created_at
 from livesight.store._convert import owner_kind as _kind
+from livesight.store._deliveries import insert_delivery
 from livesight.store.errors import ChunkNotFound, Conflict, InvalidValue, NotFound, SessionNotFound
 from livesight.store.models import ChunkRow, EventRow, GapRow, SessionRow
-from livesight.store.records import ChunkRecord, EventRecord, GapRecord, OwnerKind, new_id, utcnow
+from livesight.store.records import ChunkRecord, EventRecord, GapRecord, NewDelivery, OwnerKind, new_id, utcnow
 from livesight.types import Chunk, ChunkStatus, Event
 
 
@@ -104,31 +106,28 @@ class TimelineMixin(StoreBase):
         owner_id: str,
         events: Sequence[Event],
         data: Sequence[Mapping[str, Any]] | None = None,
+        *,
+        deliveries: Deliveries | None = None,
     ) -> list[EventRecord]:
         """Append events to a session or job, all or none, numbering them with the next ``seq`` values.
 
         ``data[i]`` is the extra payload of ``events[i]``. ``event.event_id`` is the row id (unique
         across the database) and ``event.created_at`` (ISO-8601; empty means now) is kept as aware UTC.
-        Raises :class:`SessionNotFound` / :class:`JobNotFound`, or :class:`Conflict` on a duplicate event id.
+        ``deliveries``, given the stored records (their ``seq`` known), returns the webhook messages that
+        announce them: they go to the outbox in the same transaction, so a crash loses neither without the
+        other. Raises :class:`SessionNotFound` / :class:`JobNotFound`, or :class:`Conflict` on a duplicate
+        event (or delivery) id.
         """
         owner_kind = _kind(owner_kind)
         if data is not None and len(data) != len(events):
             raise InvalidValue(f"data has {len(data)} items for {len(events)} events")
         if not events:
             return []
-        payloads = [dict(d) for d in data] if data is not None else [{} for _ in events]
-        created = [parse_created_at(e.created_at) for e in events]
-        owner = owner_columns(owner_kind, owner_id)
         try:
             async with self._tx(write=True) as session:
-                last = await self._bump_seq(session, owner_kind, owner_id, len(events))
-                first = last - len(events) + 1
-                rows = [_event_row(event, first + i, owner, created[i], payloads[i]) for i, event in enumerate(events)]
-                session.add_all(rows)
-                await session.flush()
-                return [event_record(r) for r in rows]
+                return await insert_events(session, owner_kind, owner_id, events, data, deliveries)
         except IntegrityError as exc:
-            raise Conflict(f"an event id of this batch already exists ({owner_kind} {owner_id!r})") from exc
+            raise Conflict(f"an event or delivery id of this batch already exists ({owner_kind} {owner_id!r})") from exc
 
     async def update_event_end(self, event_id: str, *, end_time: float, t_end: str) -> EventRecord:
         """Move a stored event's end to ``end_time`` (``t_end`` the same moment as ``MM:SS``).
@@ -187,6 +186,35 @@ class TimelineMixin(StoreBase):
                 select(GapRow).where(column == owner_id).order_by(GapRow.session_time, GapRow.created_at)
             )
             return [gap_record(r) for r in rows]
+
+
+Deliveries = Callable[[Sequence[EventRecord]], Iterable[NewDelivery]]
+"""Builds the outbox rows that announce just-stored events (see ``Store.add_events``)."""
+
+
+async def insert_events(
+    session: AsyncSession,
+    owner_kind: OwnerKind,
+    owner_id: str,
+    events: Sequence[Event],
+    data: Sequence[Mapping[str, Any]] | None,
+    deliveries: Deliveries | None = None,
+) -> list[EventRecord]:
+    """Store ``events`` (and the deliveries that announce them) inside the caller's transaction."""
+    payloads = [dict(d) for d in data] if data is not None else [{} for _ in events]
+    created = [parse_created_at(e.created_at) for e in events]
+    owner = owner_columns(owner_kind, owner_id)
+    last = await StoreBase._bump_seq(session, owner_kind, owner_id, len(events))
+    first = last - len(events) + 1
+    rows = [_event_row(event, first + i, owner, created[i], payloads[i]) for i, event in enumerate(events)]
+    session.add_all(rows)
+    await session.flush()
+    records = [event_record(r) for r in rows]
+    if deliveries is not None:
+        for new in deliveries(records):
+            await insert_delivery(session, new)
+        await session.flush()
+    return records
 
 
 def _event_row(

@@ -86,6 +86,8 @@ class SessionRow(Base):
     __table_args__ = (
         CheckConstraint("status IN ('INITIALIZING', 'ACTIVE', 'ENDING', 'FINISHED', 'FAILED')", name="status"),
         Index(None, "owner", "created_at"),
+        # The claim query: live sessions whose lease has run out.
+        Index(None, "status", "lease_until"),
     )
 
     id: Mapped[str] = mapped_column(ID, primary_key=True)
@@ -106,6 +108,10 @@ class SessionRow(Base):
     ended_at: Mapped[datetime | None]
     # Counters of the session's run (``RunStats.as_dict()``): model calls, tokens, frames skipped…
     stats: Mapped[dict[str, Any] | None]
+    # The process running it, and until when its claim holds unless renewed; an expired lease is claimed
+    # by another process. An end request is the status ENDING, which the owner acts on.
+    worker_id: Mapped[str | None] = mapped_column(OWNER)
+    lease_until: Mapped[datetime | None]
 
 
 class JobRow(Base):
@@ -115,6 +121,8 @@ class JobRow(Base):
         CheckConstraint("job_type IN ('live-monitor', 'live-digest', 'watch')", name="job_type"),
         CheckConstraint("delivery_mode IN ('webhook', 'sse', 'polling')", name="delivery_mode"),
         Index(None, "owner", "created_at"),
+        # The claim query: live jobs whose lease has run out.
+        Index(None, "status", "lease_until"),
     )
 
     id: Mapped[str] = mapped_column(ID, primary_key=True)
@@ -132,6 +140,11 @@ class JobRow(Base):
     created_at: Mapped[datetime]
     started_at: Mapped[datetime | None]
     ended_at: Mapped[datetime | None]
+    # As for sessions: the process running the job and its lease. A cancel sets stop_requested_at, which
+    # the owner acts on, whichever process received it.
+    worker_id: Mapped[str | None] = mapped_column(OWNER)
+    lease_until: Mapped[datetime | None]
+    stop_requested_at: Mapped[datetime | None]
 
 
 class ChunkRow(Base):
@@ -299,3 +312,30 @@ class IdempotencyKeyRow(Base):
     body: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime]
     expires_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class JobCheckRow(Base):
+    """One check of a monitor job: the model's verdict at a point of the stream (for the UI's chart)."""
+
+    __tablename__ = "job_checks"
+    __table_args__ = (Index("ix_job_checks_job_id_stream_time", "job_id", "stream_time"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    job_id: Mapped[str] = mapped_column(ID, ForeignKey("jobs.id", ondelete="CASCADE"))
+    stream_time: Mapped[float] = mapped_column(Float)
+    triggered: Mapped[bool | None] = mapped_column(Boolean)  # None: the check failed
+    confidence: Mapped[float | None] = mapped_column(Float)
+    reused: Mapped[bool] = mapped_column(Boolean, default=False)  # the change gate answered, not the model
+    failed: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime]
+
+
+class ArchivedRunRow(Base):
+    """A session or job the user archived: hidden from the overview unless archived runs are asked for."""
+
+    __tablename__ = "archived_runs"
+    __table_args__ = (CheckConstraint("kind IN ('session', 'job')", name="kind"),)
+
+    run_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    kind: Mapped[str] = mapped_column(SHORT)
+    archived_at: Mapped[datetime]

@@ -98,6 +98,9 @@ class SessionRecord:
     ended_at: datetime | None
     last_event_seq: int
     stats: dict[str, Any] = field(default_factory=dict)
+    #: The process running it (``None``: none yet) and until when its lease holds unless renewed.
+    worker_id: str | None = None
+    lease_until: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +122,11 @@ class JobRecord:
     started_at: datetime | None
     ended_at: datetime | None
     last_event_seq: int
+    #: The process running it (``None``: none yet) and until when its lease holds unless renewed.
+    worker_id: str | None = None
+    lease_until: datetime | None = None
+    #: When a cancel was asked for (by any process); the owner stops the run when it sees it.
+    stop_requested_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -312,6 +320,21 @@ class DeliveryRecord:
     queued_at: datetime
     delivered_at: datetime | None
     attempts: tuple[AttemptRecord, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class NewDelivery:
+    """A webhook message to put in the outbox (``Store.enqueue_delivery``, or with the events it announces
+    in ``Store.add_events``). ``id`` is its ``webhook-id``; ``body`` is stored and sent byte for byte."""
+
+    id: str
+    url: str
+    event_type: str
+    body: str
+    owner: str | None = None
+    job_id: str | None = None
+    session_id: str | None = None
+    now: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

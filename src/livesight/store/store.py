@@ -7,6 +7,7 @@ from types import TracebackType
 from sqlalchemy import text
 from sqlalchemy.engine import URL
 
+from livesight.store._checks import ChecksMixin
 from livesight.store._deliveries import DeliveriesMixin
 from livesight.store._engine import create_engine, normalise_url, prepare_sqlite_file, upgrade
 from livesight.store._idempotency import IdempotencyMixin
@@ -15,8 +16,9 @@ from livesight.store._runs import RunsMixin
 from livesight.store._timeline import TimelineMixin
 
 
-class Store(RunsMixin, TimelineMixin, KeysMixin, DeliveriesMixin, IdempotencyMixin):
-    """Async access to streams, sessions, jobs, chunks, events, gaps, API keys, the webhook outbox and idempotency keys.
+class Store(RunsMixin, TimelineMixin, KeysMixin, DeliveriesMixin, IdempotencyMixin, ChecksMixin):
+    """Async access to streams, sessions, jobs, chunks, events, gaps, API keys, the webhook outbox, idempotency keys,
+    job checks and archived runs.
 
     Build it with :meth:`open` in the app's lifespan and :meth:`close` it on shutdown. Every method
     runs in its own transaction and returns frozen records (``livesight.store.records``), never ORM

@@ -61,16 +61,17 @@ export async function api(path, { method = "GET", json, key } = {}) {
 
 /**
  * Follow an SSE stream with the bearer header. `onMessage(name, data)` returning true ends it (a
- * terminal event); otherwise a dropped connection is retried with the last event id.
+ * terminal event); otherwise a dropped connection is retried with the last event id. Aborting `signal`
+ * closes it for good (the overview's "show archived" follows another stream instead).
  */
-export async function follow(path, onMessage, { onState = () => {} } = {}) {
+export async function follow(path, onMessage, { onState = () => {}, signal } = {}) {
   let retry = 2000;
   let lastId = null;
   for (;;) {
     try {
       const headers = { ...authHeaders(), Accept: "text/event-stream" };
       if (lastId) headers["Last-Event-ID"] = lastId;
-      const response = await fetch(path, { headers, cache: "no-store" });
+      const response = await fetch(path, { headers, cache: "no-store", signal });
       if (response.status === 401) return toLogin();
       if (response.status === 404) return onState("gone");
       if (!response.ok || !response.body) throw new Error(`HTTP ${response.status}`);
@@ -119,6 +120,7 @@ export async function follow(path, onMessage, { onState = () => {} } = {}) {
     } catch {
       // dropped: retry below
     }
+    if (signal?.aborted) return;
     onState("reconnecting");
     await sleep(retry);
   }

@@ -16,8 +16,11 @@ import {
   sentence,
   setBadge,
   showErrors,
+  span,
   syncChildren,
+  wallClock,
 } from "./dom.js";
+import { createChart } from "./charts.js";
 import { createPlayer } from "./player.js";
 
 const RANK = { pending: 0, INITIALIZING: 0, running: 1, ACTIVE: 1, ENDING: 2 }; // ended statuses rank 3
@@ -59,31 +62,103 @@ function runLink(run) {
   return `/ui/jobs/${encodeURIComponent(run.job_id)}`;
 }
 
+/** The API path of a run: /api/ui/sessions/{id} or /api/ui/jobs/{id}. */
+function runPath(run) {
+  return run.kind === "session" ? `/api/ui/sessions/${encodeURIComponent(run.session_id)}` : `/api/ui/jobs/${encodeURIComponent(run.job_id)}`;
+}
+
+/** Ask before something that cannot be undone: resolves true only when the user confirms. */
+function confirmAction(title, text, okLabel) {
+  const dialog = $("#confirm");
+  $("#confirm-title").textContent = title;
+  $("#confirm-text").textContent = text;
+  $("#confirm-ok").textContent = okLabel;
+  dialog.returnValue = "";
+  dialog.showModal();
+  return new Promise((resolve) => dialog.addEventListener("close", () => resolve(dialog.returnValue === "ok"), { once: true }));
+}
+
 async function overviewPage() {
   const container = $("#streams");
+  const toggle = $("#show-archived");
   const groups = new Map();
   const runs = new Map();
+  let stream = null;
+
+  function runName(run) {
+    return run.kind === "session" ? run.name : run.condition || run.job_type;
+  }
+
+  async function act(button, run, action) {
+    const conn = $("#conn");
+    try {
+      if (action === "delete") {
+        const ok = await confirmAction(
+          `Delete this ${run.kind}?`,
+          `“${runName(run)}”, its events and its recording will be deleted. This cannot be undone.`,
+          "Delete",
+        );
+        if (!ok) return;
+        await busy(button, () => api(runPath(run), { method: "DELETE" }));
+      } else {
+        const method = action === "archive" ? "POST" : "DELETE";
+        await busy(button, () => api(`${runPath(run)}/archive`, { method }));
+      }
+      render(await api(`/api/ui/overview${toggle.checked ? "?archived=true" : ""}`));
+    } catch (err) {
+      conn.textContent = [err.message, err.remediation].filter(Boolean).join(" ");
+    }
+  }
 
   function runNode(run) {
     const id = run.session_id || run.job_id;
     let el = runs.get(id);
     if (!el) {
+      const actions = h("div", { class: "run-actions" });
       el = h(
         "li",
         { class: "run", "data-run-id": id },
-        h("div", { class: "run-head" }, h("a", { class: "run-name", href: runLink(run) }), h("span", { class: "kind" }), h("span", {})),
+        h(
+          "div",
+          { class: "run-head" },
+          h("a", { class: "run-name", href: runLink(run) }),
+          h("span", { class: "kind" }),
+          h("span", {}),
+          h("span", { class: "tag archived-tag", hidden: true }, "archived"),
+        ),
         h("dl", { class: "counters" }),
         h("p", { class: "health" }),
+        h("p", { class: "run-alert small", role: "status", hidden: true }),
+        actions,
       );
+      el.actions = { archive: null, unarchive: null, remove: null };
+      el.actions.archive = h("button", { type: "button", class: "quiet small", "data-action": "archive", onclick: (e) => act(e.currentTarget, el.run, "archive") }, "Archive");
+      el.actions.unarchive = h("button", { type: "button", class: "quiet small", "data-action": "unarchive", onclick: (e) => act(e.currentTarget, el.run, "unarchive") }, "Unarchive");
+      el.actions.remove = h("button", { type: "button", class: "danger small", "data-action": "delete", onclick: (e) => act(e.currentTarget, el.run, "delete") }, "Delete");
+      actions.append(el.actions.archive, el.actions.unarchive, el.actions.remove);
       runs.set(id, el);
     }
-    const [name, kind, badge] = el.firstElementChild.children;
-    name.textContent = run.kind === "session" ? run.name : run.condition || run.job_type;
+    el.run = run;
+    const [head, counters, health, alert, actions] = el.children;
+    const [name, kind, badge, archivedTag] = head.children;
+    name.textContent = runName(run);
     kind.textContent = run.kind === "session" ? "session" : run.job_type === "live-monitor" ? "monitor job" : run.job_type;
     setBadge(badge, run.status);
     el.dataset.status = run.status;
-    fillCounters(el.children[1], run);
-    el.children[2].textContent = healthText(run);
+    el.dataset.archived = run.archived_at ? "true" : "false";
+    archivedTag.hidden = !run.archived_at;
+    fillCounters(counters, run);
+    health.textContent = healthText(run);
+    const problem = runProblem(run);
+    alert.hidden = !problem;
+    if (problem) {
+      alert.textContent = problem.text;
+      alert.className = `run-alert small ${problem.tone}`;
+    }
+    const ended = !LIVE.has(run.status);
+    actions.hidden = !ended;
+    el.actions.archive.hidden = Boolean(run.archived_at);
+    el.actions.unarchive.hidden = !run.archived_at;
     return el;
   }
 
@@ -95,16 +170,23 @@ async function overviewPage() {
         const heading = `h-${groups.size}`;
         el = h(
           "section",
-          { class: "card stream", "aria-labelledby": heading },
-          h("h2", { id: heading }),
-          h("p", { class: "url" }),
-          h("ul", { class: "runs" }),
+          { class: "card stream", "aria-labelledby": heading, "data-stream-key": key },
+          h("div", { class: "thumb" }),
+          h("div", { class: "stream-body" }, h("h2", { id: heading }), h("p", { class: "url" }), h("ul", { class: "runs" })),
         );
         groups.set(key, el);
       }
-      const [title, url, list] = el.children;
+      const [thumb, body] = el.children;
+      const [title, url, list] = body.children;
       title.textContent = group.name || "Monitor jobs";
       url.textContent = group.source_url;
+      const src = group.thumbnail ? local(group.thumbnail.url) : null;
+      const img = thumb.querySelector("img");
+      if (src && (!img || img.getAttribute("src") !== src)) {
+        thumb.replaceChildren(h("img", { src, alt: `Latest event frame of ${group.name || group.source_url}`, width: 160, height: 90 }));
+      } else if (!src && (img || !thumb.firstChild)) {
+        thumb.replaceChildren(h("span", { class: "no-thumb", "aria-hidden": "true" }, "No frame yet"));
+      }
       const items = [...group.sessions, ...group.jobs].map(runNode);
       syncChildren(list, items);
       if (!items.length) list.replaceChildren(h("li", { class: "hint" }, "No sessions yet."));
@@ -112,22 +194,34 @@ async function overviewPage() {
     });
     syncChildren(container, nodes);
     $("#empty").hidden = nodes.length > 0;
+    $("#archived-count").textContent = snapshot.archived_count ? `(${snapshot.archived_count})` : "";
   }
 
-  render(await api("/api/ui/overview"));
-  const conn = $("#conn");
-  follow(
-    "/api/ui/overview/stream",
-    (name, data) => {
-      if (name === "snapshot") render(data);
-    },
-    {
-      onState: (state) => {
-        conn.textContent = state === "live" ? "Live: updates as it happens." : "Reconnecting…";
-        conn.dataset.state = state;
+  function listen() {
+    stream?.abort();
+    stream = new AbortController();
+    const conn = $("#conn");
+    follow(
+      `/api/ui/overview/stream${toggle.checked ? "?archived=true" : ""}`,
+      (name, data) => {
+        if (name === "snapshot") render(data);
       },
-    },
-  );
+      {
+        signal: stream.signal,
+        onState: (state) => {
+          conn.textContent = state === "live" ? "Live: updates as it happens." : "Reconnecting…";
+          conn.dataset.state = state;
+        },
+      },
+    );
+  }
+
+  toggle.addEventListener("change", async () => {
+    render(await api(`/api/ui/overview${toggle.checked ? "?archived=true" : ""}`));
+    listen();
+  });
+  render(await api("/api/ui/overview"));
+  listen();
 }
 
 async function createPage() {
@@ -221,23 +315,58 @@ async function createPage() {
   });
 }
 
-/** What the session and job pages share: status, counters, the event list, the timeline and the player. */
-function runPage({ noun, getManifest, stopLabel }) {
+/** What the session and job pages share: status, counters, the event list, the timeline, the chart and the player. */
+function runPage({ noun, getManifest, stopLabel, chartKind, chartPath, counted = () => true, countNoun }) {
   const list = $("#events");
   const timeline = $("#timeline");
   const playhead = $(".playhead", timeline);
   const video = $("#player");
+  const goLive = $("#go-live");
   const seen = new Map();
   let duration = 0;
   let status = null;
+  let origin = null;
+  let lastRun = null;
   const player = createPlayer(video, getManifest, (text) => ($("#player-msg").textContent = text));
+  const chart = createChart($("#chart"), chartKind);
 
+  // Markers sit on [0, 1] of the track, which is inset by half a marker on each side: the first and the
+  // last marker stay inside the timeline's box.
+  const fraction = (time) => (duration > 0 ? Math.min(1, Math.max(0, time / duration)) : 0);
   function place(marker, time) {
-    marker.style.left = `${duration > 0 ? Math.min(100, (time / duration) * 100) : 0}%`;
+    marker.style.setProperty("--at", fraction(time));
+  }
+
+  function timeText(entry) {
+    const wall = wallClock(origin, entry.time);
+    return wall ? `${span(entry.time, entry.end)} · ${wall}` : span(entry.time, entry.end);
+  }
+
+  function label(entry) {
+    entry.timeEl.textContent = timeText(entry);
+    const at = wallClock(origin, entry.time);
+    entry.marker.title = `${clock(entry.time)}${at ? ` · ${at}` : ""} ${entry.label}`;
+    entry.marker.setAttribute("aria-label", `${sentence(noun)} at ${clock(entry.time)}${at ? ` (${at})` : ""}: ${entry.label}`);
+  }
+
+  function setOrigin(iso) {
+    if (!iso || iso === origin) return;
+    origin = iso;
+    for (const entry of seen.values()) label(entry);
+  }
+
+  function setEnds(ends) {
+    for (const [id, end] of Object.entries(ends || {})) {
+      const entry = seen.get(id);
+      if (entry && entry.end !== end) {
+        entry.end = end;
+        label(entry);
+      }
+    }
   }
 
   function setDuration(seconds) {
-    const latest = Math.max(0, ...[...seen.values()].map((e) => e.time + 1));
+    const latest = Math.max(0, ...[...seen.values()].map((e) => Math.max(e.time, e.end || 0) + 1));
     const next = Math.max(duration, Number(seconds) || 0, latest);
     if (next === duration) return;
     duration = next;
@@ -255,15 +384,26 @@ function runPage({ noun, getManifest, stopLabel }) {
     player.seek(entry.time);
   }
 
+  function listed() {
+    return [...seen.values()].filter((e) => e.counted).length;
+  }
+
+  function fill(run) {
+    if (run) lastRun = run;
+    const named = typeof countNoun === "function" ? countNoun() : countNoun;
+    if (lastRun) fillCounters($("#counters"), lastRun, { listed: listed(), noun: named });
+  }
+
   function addEvent(event) {
     const id = event.event_id || `w${event.window_index}`;
     if (seen.has(id)) return;
     const time = Number(event.stream_time ?? event.window_start ?? 0);
-    const label = event.label || event.type || noun;
+    const end = event.end_time ?? event.window_end ?? null;
     const text = event.explanation || event.description || event.summary || "";
     const thumb = local(event.thumbnail_url || event.frame_url);
-    const entry = { time };
+    const entry = { time, end, label: event.label || event.type || noun, counted: counted(event) };
     const open = () => select(entry);
+    entry.timeEl = h("span", { class: "time" });
     entry.item = h(
       "li",
       { "data-event-id": id, "data-stream-time": time },
@@ -274,18 +414,13 @@ function runPage({ noun, getManifest, stopLabel }) {
         h(
           "span",
           { class: "event-text" },
-          h("span", { class: "event-top" }, h("span", { class: "time" }, clock(time)), h("span", { class: "label" }, label), event.confidence !== undefined ? h("span", { class: "confidence" }, percent(event.confidence)) : null),
+          h("span", { class: "event-top" }, entry.timeEl, h("span", { class: "label" }, entry.label), event.confidence !== undefined ? h("span", { class: "confidence" }, percent(event.confidence)) : null),
           h("span", { class: "description" }, text),
         ),
       ),
     );
-    entry.marker = h("button", {
-      type: "button",
-      class: "marker",
-      "aria-label": `${sentence(noun)} at ${clock(time)}: ${label}`,
-      title: `${clock(time)} ${label}`,
-      onclick: open,
-    });
+    entry.marker = h("button", { type: "button", class: "marker", "data-event-id": id, onclick: open });
+    label(entry);
     seen.set(id, entry);
     const after = [...list.children].find((li) => Number(li.dataset.streamTime) > time) || null;
     list.insertBefore(entry.item, after);
@@ -294,6 +429,7 @@ function runPage({ noun, getManifest, stopLabel }) {
     place(entry.marker, time);
     $("#no-events").hidden = true;
     $("#event-count").textContent = `(${seen.size})`;
+    fill();
   }
 
   function setStatus(next) {
@@ -305,6 +441,10 @@ function runPage({ noun, getManifest, stopLabel }) {
     setBadge($("#status"), next);
     const stop = $("#stop");
     stop.hidden = !LIVE.has(next) || next === "ENDING";
+    if (!LIVE.has(next)) {
+      player.ended();
+      goLive.hidden = true;
+    }
   }
 
   function showError(err) {
@@ -313,17 +453,53 @@ function runPage({ noun, getManifest, stopLabel }) {
     p.hidden = false;
   }
 
+  /** The chart's data now, then every few seconds while the run is live (and once more after it ends). */
+  async function followChart(extra = () => ({})) {
+    for (;;) {
+      const wasLive = LIVE.has(status);
+      try {
+        const data = await api(chartPath);
+        setOrigin(data.started_at);
+        setEnds(data.event_ends);
+        (await chart).update(data, { end: duration, ...extra() });
+      } catch {
+        // the next round tries again
+      }
+      if (!wasLive && status !== null) return;
+      await new Promise((resolve) => setTimeout(resolve, 3000));
+    }
+  }
+
   timeline.addEventListener("click", (event) => {
     if (event.target !== timeline && !event.target.classList.contains("track")) return;
-    const box = timeline.getBoundingClientRect();
-    if (duration > 0) player.seek(((event.clientX - box.left) / box.width) * duration);
+    const track = $(".track", timeline).getBoundingClientRect();
+    const at = Math.min(1, Math.max(0, (event.clientX - track.left) / track.width));
+    if (duration > 0) player.seek(at * duration);
   });
   video.addEventListener("timeupdate", () => {
-    const at = player.position();
-    playhead.style.left = `${duration > 0 ? Math.min(100, Math.max(0, (at / duration) * 100)) : 0}%`;
+    playhead.style.setProperty("--at", fraction(player.position()));
+    const live = player.isLive() && LIVE.has(status);
+    goLive.hidden = !live;
+    if (live) {
+      const atEdge = player.behind() < 4;
+      goLive.dataset.atEdge = String(atEdge);
+      goLive.textContent = atEdge ? "● Live" : "Go live";
+    }
   });
+  goLive.addEventListener("click", () => player.goLive());
   $("#stop").textContent = stopLabel;
-  return { addEvent, setDuration, setStatus, showError, player, isLive: () => LIVE.has(status) };
+  return {
+    addEvent,
+    setDuration,
+    setStatus,
+    setOrigin,
+    showError,
+    fill,
+    followChart,
+    player,
+    triggerTimes: () => [...seen.values()].filter((e) => e.counted).map((e) => e.time),
+    isLive: () => LIVE.has(status),
+  };
 }
 
 /** The run's alert above the player: failed, or its source reconnecting; hidden when all is well. */
@@ -341,8 +517,9 @@ function followRun(page, query) {
   follow(`/api/ui/overview/stream?${query}`, (name, data) => {
     if (name !== "snapshot") return false;
     page.setStatus(data.run.status);
+    page.setOrigin(data.run.started_at);
     page.setDuration(data.run.session_time);
-    fillCounters($("#counters"), data.run);
+    page.fill(data.run);
     $("#latest").hidden = false;
     $("#latest").textContent = healthText(data.run);
     showProblem(runProblem(data.run));
@@ -356,6 +533,8 @@ async function sessionPage() {
   const page = runPage({
     noun: "event",
     stopLabel: "End session",
+    chartKind: "session",
+    chartPath: `/api/ui/sessions/${encodeURIComponent(sessionId)}/chunks`,
     getManifest: async () =>
       local((await api(`/api/live/session/${encodeURIComponent(sessionId)}/signed-manifest`, { method: "POST" })).url),
   });
@@ -376,6 +555,7 @@ async function sessionPage() {
   page.setDuration(Math.max(0, ...session.chunks.map((c) => c.end_time)));
   for (const event of session.events) page.addEvent(event);
   page.player.start();
+  page.followChart();
   $("#stop").addEventListener("click", async (event) => {
     try {
       await busy(event.currentTarget, () =>
@@ -401,9 +581,15 @@ async function sessionPage() {
 
 async function jobPage() {
   const jobId = decodeURIComponent(location.pathname.split("/")[3]);
+  let digest = false;
   const page = runPage({
     noun: "trigger",
     stopLabel: "Cancel job",
+    chartKind: "job",
+    chartPath: `/api/ui/jobs/${encodeURIComponent(jobId)}/checks`,
+    // the counter beside the list counts what the list shows: triggers, or a digest's summaries
+    counted: (event) => (digest ? event.window_index !== undefined : event.window_index === undefined),
+    countNoun: () => (digest ? "summaries" : "triggers"),
     getManifest: async () =>
       local((await api(`/api/ui/jobs/${encodeURIComponent(jobId)}/signed-manifest`, { method: "POST" })).url),
   });
@@ -414,6 +600,7 @@ async function jobPage() {
     page.showError(err);
     return;
   }
+  digest = job.job_type === "live-digest";
   const title = job.condition || `${job.job_type} ${job.job_id}`;
   document.title = `${title} · LiveSight`;
   $("#title").textContent = title;
@@ -424,10 +611,12 @@ async function jobPage() {
   if (config.max_triggers !== undefined) facts.push(`max triggers ${config.max_triggers ?? "unlimited"}`);
   $("#meta").textContent = facts.join(" · ");
   page.setStatus(job.status);
+  page.setOrigin(job.started_at || job.created_at);
   showProblem(runProblem({ status: job.status, error: job.stats?.error, reason: job.stats?.reason }));
   for (const trigger of job.triggers) page.addEvent(trigger);
   for (const summary of job.summaries || []) page.addEvent(summary);
   page.player.start();
+  page.followChart(() => ({ triggers: digest ? [] : page.triggerTimes() }));
   $("#stop").addEventListener("click", async (event) => {
     try {
       await busy(event.currentTarget, () => api(`/api/jobs/${encodeURIComponent(jobId)}`, { method: "DELETE" }));

@@ -27,6 +27,24 @@ export function clock(seconds) {
   return hours ? `${pad(hours)}:${rest}` : rest;
 }
 
+/** The wall-clock time (local, HH:MM:SS) of `seconds` into a run whose time 0 was `origin` (ISO-8601). */
+export function wallClock(origin, seconds) {
+  const start = origin ? Date.parse(origin) : NaN;
+  if (Number.isNaN(start)) return "";
+  const at = new Date(start + Math.max(0, Number(seconds) || 0) * 1000);
+  const pad = (n) => String(n).padStart(2, "0");
+  return `${pad(at.getHours())}:${pad(at.getMinutes())}:${pad(at.getSeconds())}`;
+}
+
+/** An offset, or a span with its length where it has an end after its start: `00:26` or `00:26–00:46 (20 s)`. */
+export function span(start, end) {
+  const from = Number(start) || 0;
+  if (end === null || end === undefined || !(Number(end) > from)) return clock(from);
+  const length = Number(end) - from;
+  const text = length < 60 ? `${Math.round(length)} s` : `${Math.floor(length / 60)} min ${Math.round(length % 60)} s`;
+  return `${clock(from)}–${clock(end)} (${text})`;
+}
+
 /** A signed link from the API, made relative to this page's origin (the server may not know its public name). */
 export function local(url) {
   if (!url) return url;
@@ -59,12 +77,14 @@ export function syncChildren(parent, nodes) {
   while (parent.children.length > nodes.length) parent.lastElementChild.remove();
 }
 
-export function fillCounters(dl, run) {
+/** The run's counters. `listed` (the run pages) is the count of events in the list beside them, shown in
+ * place of the server's so the two never disagree; `noun` names them ("events", "triggers", "summaries"). */
+export function fillCounters(dl, run, { listed, noun } = {}) {
   const counters = run.counters || {};
   const items = [
     ["chunks", counters.chunks],
     ["checks", counters.checks],
-    [run.kind === "session" ? "events" : "triggers", counters.triggers],
+    [noun || (run.kind === "session" ? "events" : "triggers"), listed ?? counters.triggers],
     ["at", clock(run.session_time || 0)],
   ];
   const nodes = items.map(([label, value], i) =>

@@ -8,6 +8,9 @@
 // Positions are on the session timeline: chunks tile it from 0, so the recording's playback position
 // is `stream_time`. hls.js maps the playlist's first segment to its own start (normally 0, also for a
 // live EVENT playlist, which keeps every segment); `offset()` reads it rather than assuming it.
+//
+// A running session or job opens at its live edge, playing: hls.js's `liveSyncPosition` (a couple of
+// segments behind the newest), natively the end of the seekable range. `goLive()` goes back there.
 
 let hlsScript = null;
 
@@ -43,6 +46,7 @@ export function createPlayer(video, getManifest, say) {
   let hls = null;
   let started = null;
   let refreshing = false;
+  let live = false;
 
   /** A signed playlist URL that lists at least one chunk (an empty playlist is an error to players). */
   async function firstPlaylist() {
@@ -99,7 +103,7 @@ export function createPlayer(video, getManifest, say) {
     const Hls = await loadHlsJs();
     if (!Hls.isSupported()) throw new Error("this browser cannot play HLS");
     video.dataset.engine = "hls.js";
-    hls = new Hls({ enableWorker: true, lowLatencyMode: false });
+    hls = new Hls({ enableWorker: true, lowLatencyMode: false, liveSyncDurationCount: 2 });
     hls.on(Hls.Events.ERROR, (_event, data) => {
       if (!data.fatal) return;
       if (data.type === Hls.ErrorTypes.NETWORK_ERROR) {
@@ -117,17 +121,20 @@ export function createPlayer(video, getManifest, say) {
   }
 
   async function run() {
-    const { url, live } = await firstPlaylist();
+    const first = await firstPlaylist();
+    const url = first.url;
+    live = first.live;
     if (url === null) {
       say("Nothing was recorded.");
       return;
     }
     say("");
     if (wanted !== "hls.js" && (hasNative || wanted === "native")) {
-      if (await tryNative(url, live, wanted === "native")) return;
+      if (await tryNative(url, live, wanted === "native")) return atLiveEdge();
     }
     try {
       await startHlsJs(url);
+      await atLiveEdge();
     } catch (err) {
       if (hasNative && (await tryNative(url, live, true))) {
         say("Playing natively; seeking in a live recording needs hls.js (npm ci --prefix src/livesight/web).");
@@ -135,6 +142,54 @@ export function createPlayer(video, getManifest, say) {
         say(`The recording cannot be played: ${err.message} (run: npm ci --prefix src/livesight/web).`);
       }
     }
+  }
+
+  /** Where the live edge is on the video element's clock (null: not live, or not known yet). */
+  function liveEdge() {
+    if (!live) return null;
+    if (hls) {
+      const sync = hls.liveSyncPosition;
+      if (Number.isFinite(sync) && sync > 0) return sync;
+      const known = details();
+      const target = known ? known.targetduration || 0 : 0;
+      return Math.max(0, knownEnd() - 2 * target);
+    }
+    return video.seekable.length ? Math.max(0, video.seekable.end(video.seekable.length - 1) - 1) : null;
+  }
+
+  async function atLiveEdge() {
+    if (!live) return;
+    const edge = liveEdge();
+    if (edge !== null && edge > video.currentTime + 0.5) video.currentTime = edge;
+    try {
+      await video.play();
+    } catch {
+      say("Press play to start the recording.");
+    }
+  }
+
+  /** Jump back to the live edge (after seeking into the past), playing. */
+  async function goLive() {
+    await start();
+    if (video.readyState < HTMLMediaElement.HAVE_METADATA) await once(video, "loadedmetadata");
+    const edge = liveEdge();
+    if (edge !== null) video.currentTime = edge;
+    try {
+      await video.play();
+    } catch {
+      say("Press play to start the recording.");
+    }
+  }
+
+  /** Seconds the playback is behind the live edge (0 at the edge or when not live). */
+  function behind() {
+    const edge = liveEdge();
+    return edge === null ? 0 : Math.max(0, edge - video.currentTime);
+  }
+
+  /** The recording has ended: no live edge any more (the playlist got #EXT-X-ENDLIST). */
+  function ended() {
+    live = false;
   }
 
   function start() {
@@ -190,5 +245,13 @@ export function createPlayer(video, getManifest, say) {
     }
   }
 
-  return { start, seek, position: () => video.currentTime - offset() };
+  return {
+    start,
+    seek,
+    goLive,
+    behind,
+    ended,
+    isLive: () => live,
+    position: () => video.currentTime - offset(),
+  };
 }

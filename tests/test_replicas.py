@@ -1,0 +1,327 @@
+"""Two `livesight serve` replicas on one PostgreSQL database: each run is held by exactly one of them, a
+cancel sent to either stops it, restarts resume each run once, and a killed replica's runs move to the other.
+
+Everything is read from what the replicas store and the webhooks a real receiver got; nothing is timed by sleeps.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy import make_url
+
+from livesight.delivery.webhooks import server_webhook_secret
+from livesight.settings import Settings
+from livesight.testing._server import ServerThread
+from livesight.testing.hls_server import LiveHLSServer
+from livesight.testing.scene import SceneSpec
+from livesight.testing.vlm_server import VLMTestServer
+
+pytestmark = [pytest.mark.slow, pytest.mark.postgres]
+
+PG_ENV = "LIVESIGHT_TEST_DATABASE_URL"
+LEASE = 3.0  # seconds: a killed replica's runs move within about this
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _healthy(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/healthz").status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+@contextmanager
+def _fresh_database(base_url: str) -> Iterator[str]:
+    """A new empty database on the server of ``base_url``, dropped on exit (as tests/store/conftest.py does)."""
+    base = make_url(base_url)
+    admin = base.set(drivername="postgresql").render_as_string(hide_password=False)
+    name = f"livesight_r_{secrets.token_hex(6)}"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield base.set(drivername="postgresql+psycopg", database=name).render_as_string(hide_password=False)
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def wait_until(check: Callable[[], Any], what: Callable[[], str], timeout: float) -> Any:
+    deadline = time.monotonic() + timeout
+    while not (value := check()):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out: {what()}")
+        time.sleep(0.2)  # between polls of the condition
+    return value
+
+
+class Replica:
+    """One `livesight serve` process with its own data directory and port, sharing the database."""
+
+    def __init__(self, name: str, env: dict[str, str], data: Path) -> None:
+        self.name, self.data = name, data
+        self.env = {**env, "LIVESIGHT_DATA_DIR": str(data)}
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> Replica:
+        self.data.mkdir(parents=True, exist_ok=True)
+        with open(self.data / "server.log", "ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "livesight", "serve", "--port", str(self.port)],
+                env=self.env,
+                stdout=log,
+                stderr=log,
+            )
+        wait_until(lambda: _healthy(self.url), lambda: f"{self.name} to answer /healthz", 60)
+        return self
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    def kill(self) -> None:
+        """kill -9: no shutdown of any kind, its leases are left to run out."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(10)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(60)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(10)
+
+    def client(self) -> httpx.Client:
+        return httpx.Client(base_url=self.url, timeout=30)
+
+
+class Receiver:
+    """A webhook receiver: every request it got, with its ``webhook-id`` and body."""
+
+    def __init__(self) -> None:
+        self.received: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+        app = FastAPI()
+
+        @app.post("/hook")
+        async def hook(request: Request) -> JSONResponse:
+            body = await request.json()
+            with self._lock:
+                self.received.append({"id": request.headers["webhook-id"], **body})
+            return JSONResponse({"ok": True})
+
+        self.thread = ServerThread(app, port=_free_port())
+        self.url = ""
+
+    def got(self, type_: str, job_id: str) -> list[dict[str, Any]]:
+        with self._lock:
+            return [r for r in self.received if r["type"] == type_ and r["job_id"] == job_id]
+
+    def ids(self) -> list[str]:
+        with self._lock:
+            return [r["id"] for r in self.received]
+
+
+class Cluster:
+    def __init__(self, database_url: str, replicas: dict[str, Replica]) -> None:
+        self.database_url = database_url
+        self.replicas = replicas
+        self.admin = make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+    def query(self, sql: str, *args: Any) -> list[tuple[Any, ...]]:
+        with psycopg.connect(self.admin) as conn:
+            return list(conn.execute(sql, args).fetchall())
+
+    def worker_pid(self, job_id: str) -> int | None:
+        [(worker,)] = self.query("select worker_id from jobs where id = %s", job_id)
+        return None if worker is None else int(worker.split(":")[1])
+
+    def count(self, sql: str, job_id: str) -> int:
+        return int(self.query(sql, job_id)[0][0])
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    hooks = Receiver()
+    hooks.thread.start()
+    hooks.url = f"http://127.0.0.1:{hooks.thread.port}/hook"
+    try:
+        yield hooks
+    finally:
+        hooks.thread.stop()
+
+
+@pytest.fixture
+def stream() -> Iterator[LiveHLSServer]:
+    """Two minutes of scene, a red square every 22 s, played in real time."""
+    events = tuple((start, start + 6.0) for start in (6.0, 28.0, 50.0, 72.0, 94.0))
+    with LiveHLSServer(spec=SceneSpec(duration=120.0, events=events), speed=1.0) as hls:
+        yield hls
+
+
+@pytest.fixture
+def cluster(tmp_path: Path, vlm: VLMTestServer) -> Iterator[Cluster]:
+    base = os.environ.get(PG_ENV)
+    if not base:
+        pytest.skip(f"{PG_ENV} is not set")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LIVESIGHT_", "OPENAI_"))}
+    # Both replicas sign alike: one webhook secret and one URL-signing secret, as a deployment would set.
+    secret = server_webhook_secret(Settings(data_dir=tmp_path / "secret"))
+    with _fresh_database(base) as url:
+        env.update(
+            LIVESIGHT_DATABASE_URL=url,
+            LIVESIGHT_MODEL_BASE_URL=vlm.base_url,
+            LIVESIGHT_MODEL="livesight-test-vlm",
+            LIVESIGHT_ALLOW_LOOPBACK="true",
+            LIVESIGHT_MIN_INTERVAL_SECONDS="1",
+            LIVESIGHT_LEASE_SECONDS=str(LEASE),
+            LIVESIGHT_WEBHOOK_SECRET=secret,
+            LIVESIGHT_SIGNING_SECRET=secrets.token_hex(16),
+            LIVESIGHT_WEBHOOK_POLL_SECONDS="0.5",
+        )
+        replicas = {name: Replica(name, env, tmp_path / name) for name in ("a", "b")}
+        try:
+            yield Cluster(url, replicas)
+        finally:
+            for replica in replicas.values():
+                replica.stop()
+
+
+def _monitor(client: httpx.Client, stream: LiveHLSServer, receiver: Receiver) -> str:
+    answer = client.post(
+        "/api/live-monitor",
+        json={
+            "stream_url": stream.url,
+            "condition": "is there a red square?",
+            "webhook_url": receiver.url,
+            "interval_seconds": 1,
+            "max_triggers": None,
+            "trigger_cooldown_seconds": 10,
+            "monitor_duration_seconds": None,
+        },
+    )
+    assert answer.status_code == 200, answer.text
+    return str(answer.json()["job_id"])
+
+
+def _checks(client: httpx.Client, job_id: str) -> int:
+    return int(client.get(f"/api/jobs/{job_id}").json()["stats"].get("checks_performed", 0))
+
+
+def _no_webhook_twice(receiver: Receiver, job_id: str) -> None:
+    ids = receiver.ids()
+    assert len(ids) == len(set(ids)), "a webhook was delivered twice"
+    assert len(receiver.got("job_started", job_id)) == 1
+    triggers = [r["data"]["stream_time"] for r in receiver.got("watch_triggered", job_id)]
+    assert len(triggers) == len(set(triggers)), f"a trigger was repeated: {triggers}"
+
+
+def test_a_job_runs_on_one_replica_and_a_cancel_sent_to_the_other_stops_it(
+    cluster: Cluster, stream: LiveHLSServer, receiver: Receiver
+) -> None:
+    a, b = cluster.replicas["a"].start(), cluster.replicas["b"].start()
+    with a.client() as on_a, b.client() as on_b:
+        job_id = _monitor(on_a, stream, receiver)
+        wait_until(lambda: receiver.got("watch_triggered", job_id), lambda: "a trigger", 60)
+        assert cluster.worker_pid(job_id) == a.pid
+        assert on_a.get("/healthz").json()["jobs_running"] == 1
+        assert on_b.get("/healthz").json()["jobs_running"] == 0
+        # B answers from the store what A's run wrote there
+        seen = on_b.get(f"/api/jobs/{job_id}").json()
+        assert seen["status"] == "running" and seen["stats"]["checks_performed"] >= 1 and seen["triggers"]
+
+        started = time.monotonic()
+        cancelled = on_b.delete(f"/api/jobs/{job_id}").json()
+        took = time.monotonic() - started
+        assert cancelled["status"] == "stopped" and cancelled["final_stats"]["reason"] == "cancelled"
+        assert took < 2.0, f"the cancel took {took:.2f} s"
+        [(status, reason)] = cluster.query("select status, reason from jobs where id = %s", job_id)
+        assert (status, reason) == ("stopped", "cancelled")
+        again = on_a.delete(f"/api/jobs/{job_id}").json()
+        assert again["status"] == "stopped" and "already ended" in again["message"]
+        wait_until(lambda: receiver.got("job_stopped", job_id), lambda: "job_stopped delivered", 20)
+    _no_webhook_twice(receiver, job_id)
+    stopped = receiver.got("job_stopped", job_id)
+    assert len(stopped) == 1 and stopped[0]["data"]["reason"] == "cancelled"
+
+
+def test_both_replicas_restarted_resume_each_job_exactly_once(
+    cluster: Cluster, stream: LiveHLSServer, receiver: Receiver
+) -> None:
+    a, b = cluster.replicas["a"].start(), cluster.replicas["b"].start()
+    with a.client() as on_a, b.client() as on_b:
+        jobs = [_monitor(on_a, stream, receiver), _monitor(on_b, stream, receiver)]
+        wait_until(lambda: all(_checks(on_a, j) >= 2 for j in jobs), lambda: "checks on both jobs", 60)
+    a.kill()
+    b.kill()
+    old = {a.pid, b.pid}
+    a.start()
+    b.start()
+    new = {a.pid, b.pid}
+
+    def resumed() -> bool:
+        return all(cluster.worker_pid(j) in new for j in jobs)
+
+    # Their leases run out LEASE seconds after the kill; whichever replica claims a job first runs it.
+    wait_until(resumed, lambda: f"every job resumed: {[cluster.worker_pid(j) for j in jobs]} of {new}", 30)
+    with a.client() as on_a:
+        before = {j: _checks(on_a, j) for j in jobs}
+        wait_until(lambda: all(_checks(on_a, j) > before[j] for j in jobs), lambda: "checks after the resume", 60)
+        for job_id in jobs:
+            assert on_a.get(f"/api/jobs/{job_id}").json()["status"] == "running"
+    running = sum(httpx.get(f"{r.url}/healthz").json()["jobs_running"] for r in (a, b))
+    assert running == len(jobs)  # each job runs on exactly one replica
+    for job_id in jobs:
+        assert cluster.worker_pid(job_id) not in old
+        restarts = "select count(*) from gaps where job_id = %s and reason = 'server restarted'"
+        assert cluster.count(restarts, job_id) == 1  # resumed once, not once per replica
+        assert cluster.count("select count(*) from events where job_id = %s and type = 'job_started'", job_id) == 1
+        _no_webhook_twice(receiver, job_id)
+
+
+def test_a_killed_replica_s_jobs_are_claimed_by_the_other(
+    cluster: Cluster, stream: LiveHLSServer, receiver: Receiver
+) -> None:
+    a, b = cluster.replicas["a"].start(), cluster.replicas["b"].start()
+    with a.client() as on_a, b.client() as on_b:
+        job_id = _monitor(on_a, stream, receiver)
+        wait_until(lambda: _checks(on_b, job_id) >= 2, lambda: "checks on A", 60)
+        assert cluster.worker_pid(job_id) == a.pid
+        a.kill()
+        wait_until(lambda: cluster.worker_pid(job_id) == b.pid, lambda: "B to claim the job", 4 * LEASE)
+        before = _checks(on_b, job_id)
+        wait_until(lambda: _checks(on_b, job_id) > before, lambda: "checks on B", 60)
+        assert on_b.get("/healthz").json()["jobs_running"] == 1
+        cancelled = on_b.delete(f"/api/jobs/{job_id}").json()
+        assert cancelled["status"] == "stopped"
+        wait_until(lambda: receiver.got("job_stopped", job_id), lambda: "job_stopped delivered", 20)
+    restarts = "select count(*) from gaps where job_id = %s and reason = 'server restarted'"
+    assert cluster.count(restarts, job_id) == 1
+    _no_webhook_twice(receiver, job_id)
