@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 
 import pytest
 
 from livesight.settings import Settings
+from livesight.store import Store
 from livesight.testing._server import LiveServer, start_server
 from livesight.testing.hls_server import LiveHLSServer
 from livesight.testing.scene import SceneSpec
@@ -24,6 +26,27 @@ def server(server_settings: Settings) -> Iterator[LiveServer]:
     live = start_server(server_settings)
     try:
         yield live
+    finally:
+        live.thread.stop()
+
+
+@pytest.fixture
+def keyed(server_settings: Settings) -> Iterator[tuple[LiveServer, str, str]]:
+    """A server with two API keys, alice's and bob's (so not in development mode), and their tokens."""
+
+    async def make() -> tuple[str, str]:
+        store = await Store.open(server_settings.resolved_database_url())
+        try:
+            _, alice = await store.create_api_key("alice")
+            _, bob = await store.create_api_key("bob")
+            return alice, bob
+        finally:
+            await store.close()
+
+    alice, bob = asyncio.run(make())
+    live = start_server(server_settings)
+    try:
+        yield live, alice, bob
     finally:
         live.thread.stop()
 

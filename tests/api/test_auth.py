@@ -2,35 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Iterator
-
-import pytest
-
-from livesight.settings import Settings
-from livesight.store import Store
 from livesight.testing.hls_server import LiveHLSServer
 
-from .conftest import LiveServer, start_server
-
-
-@pytest.fixture
-def keyed(server_settings: Settings) -> Iterator[tuple[LiveServer, str, str]]:
-    async def make() -> tuple[str, str]:
-        store = await Store.open(server_settings.resolved_database_url())
-        try:
-            _, alice = await store.create_api_key("alice")
-            _, bob = await store.create_api_key("bob")
-            return alice, bob
-        finally:
-            await store.close()
-
-    alice, bob = asyncio.run(make())
-    live = start_server(server_settings)
-    try:
-        yield live, alice, bob
-    finally:
-        live.thread.stop()
+from .conftest import LiveServer
 
 
 def test_keys_are_required_and_scoped(keyed: tuple[LiveServer, str, str], stream: LiveHLSServer) -> None:

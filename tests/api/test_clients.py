@@ -3,39 +3,14 @@ error bodies with a ``detail`` string, Idempotency-Key on every POST, and source
 
 from __future__ import annotations
 
-import asyncio
 import uuid
-from collections.abc import Iterator
 
-import pytest
-
-from livesight.settings import Settings
-from livesight.store import Store
 from livesight.testing.hls_server import LiveHLSServer
 
-from .conftest import LiveServer, start_server
+from .conftest import LiveServer
 from .test_monitor import read_sse
 
 QUERY = "report every red square you see"
-
-
-@pytest.fixture
-def keyed(server_settings: Settings) -> Iterator[tuple[LiveServer, str, str]]:
-    async def make() -> tuple[str, str]:
-        store = await Store.open(server_settings.resolved_database_url())
-        try:
-            _, alice = await store.create_api_key("alice")
-            _, bob = await store.create_api_key("bob")
-            return alice, bob
-        finally:
-            await store.close()
-
-    alice, bob = asyncio.run(make())
-    live = start_server(server_settings)
-    try:
-        yield live, alice, bob
-    finally:
-        live.thread.stop()
 
 
 def test_x_api_key_and_verify(keyed: tuple[LiveServer, str, str]) -> None:

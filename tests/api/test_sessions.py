@@ -6,11 +6,10 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-import av
 import httpx
 
-from livesight.testing._vision import colour_fraction
 from livesight.testing.hls_server import LiveHLSServer
+from livesight.testing.playback import frames_by_time
 
 from .conftest import LiveServer
 
@@ -25,18 +24,6 @@ def _wait_session(client: httpx.Client, path: str, done: Any, timeout: float = 6
             return session  # type: ignore[no-any-return]
         time.sleep(0.5)
     raise AssertionError(f"session never reached the state: {session}")
-
-
-def _frames_by_time(playlist_url: str) -> list[tuple[float, float]]:
-    """(time from the first frame, fraction of red pixels) of every frame the playlist plays."""
-    out: list[tuple[float, float]] = []
-    with av.open(playlist_url, options={"protocol_whitelist": "http,tcp,file,crypto,data"}) as container:
-        first: float | None = None
-        for frame in container.decode(video=0):
-            t = float(frame.pts * frame.time_base)
-            first = t if first is None else first
-            out.append((t - first, colour_fraction(frame.to_image(), "red")))
-    return out
 
 
 def test_session_records_reviews_and_plays_back(server: LiveServer, stream: LiveHLSServer) -> None:
@@ -79,7 +66,7 @@ def test_session_records_reviews_and_plays_back(server: LiveServer, stream: Live
         playlist = httpx.get(manifest["url"])
         assert playlist.status_code == 200 and "#EXT-X-ENDLIST" in playlist.text
         assert "#EXT-X-PROGRAM-DATE-TIME" in playlist.text
-        frames = _frames_by_time(manifest["url"])
+        frames = frames_by_time(manifest["url"])
         recorded = sum(c["duration"] for c in final["chunks"])
         assert abs(frames[-1][0] - recorded) < 0.5  # the playlist covers the session from start to end
         for event in events:

@@ -18,7 +18,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import av
 import httpx
 import pytest
 from fastapi import FastAPI, Request
@@ -28,8 +27,8 @@ from livesight.pipeline.runner import RunConfig
 from livesight.settings import Settings
 from livesight.store import Store
 from livesight.testing._server import LiveServer, ServerThread, start_server
-from livesight.testing._vision import colour_fraction
 from livesight.testing.hls_server import LiveHLSServer
+from livesight.testing.playback import frames_by_time
 from livesight.testing.scene import SceneSpec
 
 from ._published import PUBLISHED, Published, RegistryUnreachable, SDKCallError, SDKDriver, sdk_python
@@ -123,18 +122,6 @@ def _seconds(clock: str) -> int:
     for part in clock.split(":"):
         total = total * 60 + int(part)
     return total
-
-
-def _frames_by_time(playlist_url: str) -> list[tuple[float, float]]:
-    """(time from the first frame, fraction of red pixels) of every frame the playlist plays."""
-    out: list[tuple[float, float]] = []
-    with av.open(playlist_url, options={"protocol_whitelist": "http,tcp,file,crypto,data"}) as container:
-        first: float | None = None
-        for frame in container.decode(video=0):
-            t = float(frame.pts * frame.time_base)
-            first = t if first is None else first
-            out.append((t - first, colour_fraction(frame.to_image(), "red")))
-    return out
 
 
 def _reads_well(error: SDKCallError, code: str) -> None:
@@ -250,7 +237,7 @@ def test_seed_workflow(published: tuple[Published, Path], keyed: Keyed, drivers:
     assert datetime.fromisoformat(manifest["expires_at"]) > datetime.now(UTC)
     playlist = httpx.get(manifest["url"])
     assert playlist.status_code == 200 and "#EXT-X-ENDLIST" in playlist.text
-    frames = _frames_by_time(manifest["url"])  # the recording plays, in this process, from the signed link
+    frames = frames_by_time(manifest["url"])  # the recording plays, in this process, from the signed link
     recorded = sum(c["duration"] for c in chunks)
     assert abs(frames[-1][0] - recorded) < 0.5, (frames[-1], recorded)
     for event in events:

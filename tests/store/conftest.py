@@ -6,13 +6,12 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from sqlalchemy import make_url
 
 from livesight.store import Store
+from livesight.testing.databases import fresh_pg_database
 from livesight.types import Event
 
 PG_ENV = "LIVESIGHT_TEST_DATABASE_URL"
@@ -21,23 +20,6 @@ BACKENDS = [
     pytest.param("sqlite", id="sqlite"),
     pytest.param("postgresql", id="postgres", marks=pytest.mark.postgres),
 ]
-
-
-@contextmanager
-def fresh_pg_database(base_url: str) -> Iterator[str]:
-    """A new empty database on the server of ``base_url``, dropped (connections and all) on exit."""
-    import psycopg
-
-    base = make_url(base_url)
-    admin = base.set(drivername="postgresql").render_as_string(hide_password=False)
-    name = f"livesight_t_{secrets.token_hex(6)}"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield base.set(drivername="postgresql+psycopg", database=name).render_as_string(hide_password=False)
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def sqlite_url(directory: Path) -> str:
