@@ -31,12 +31,11 @@ import pytest
 from livesight.testing._server import ServerThread
 from livesight.testing.hls_server import LiveHLSServer
 
-from . import test_auth, test_monitor
+from . import test_monitor
 from .conftest import LiveServer
 from .test_monitor import CONDITION, wait_for_job
 from .test_sessions import QUERY, _wait_session
 
-keyed = test_auth.keyed  # a server with two API keys: (server, alice, bob)
 receiver = test_monitor.receiver  # a webhook receiver: (thread, received)
 
 # Every id a route may name, with one that exists for nobody. A route naming a parameter missing here

@@ -14,7 +14,10 @@ def frames_by_time(playlist_url: str, colour: str = "red") -> list[tuple[float, 
     with av.open(playlist_url, options={"protocol_whitelist": "http,tcp,file,crypto,data"}) as container:
         first: float | None = None
         for frame in container.decode(video=0):
+            if frame.pts is None or frame.time_base is None:
+                continue  # nothing to place it on the timeline by
             t = float(frame.pts * frame.time_base)
             first = t if first is None else first
-            out.append((t - first, colour_fraction(frame.to_image(), colour)))
+            image = frame.to_image()  # type: ignore[no-untyped-call]
+            out.append((t - first, colour_fraction(image, colour)))
     return out
