@@ -6,6 +6,7 @@ Everything is read from what the replicas store and the webhooks a real receiver
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import signal
@@ -325,3 +326,147 @@ def test_a_killed_replica_s_jobs_are_claimed_by_the_other(
     restarts = "select count(*) from gaps where job_id = %s and reason = 'server restarted'"
     assert cluster.count(restarts, job_id) == 1
     _no_webhook_twice(receiver, job_id)
+
+
+class SSEReader:
+    """An SSE client in a thread: every event (``{id, event, data}``) as it arrives, until the stream ends
+    or :meth:`close`."""
+
+    def __init__(self, url: str, path: str) -> None:
+        self.url, self.path = url, path
+        self.events: list[dict[str, Any]] = []
+        self.ended = threading.Event()
+        self._lock = threading.Lock()
+        self._response: httpx.Response | None = None
+        self._closing = False
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._read, daemon=True)
+        self.thread.start()
+
+    def _read(self) -> None:
+        current: dict[str, Any] = {}
+        try:
+            with httpx.stream("GET", self.url + self.path, timeout=httpx.Timeout(30, read=120)) as response:
+                self._response = response
+                for line in response.iter_lines():
+                    if line == "":
+                        if "event" in current:
+                            current["data"] = json.loads(current.get("data", "null"))
+                            with self._lock:
+                                self.events.append(current)
+                        current = {}
+                    elif not line.startswith(":"):
+                        name, _, value = line.partition(":")
+                        current[name] = value[1:] if value.startswith(" ") else value
+        except (httpx.HTTPError, RuntimeError) as exc:
+            if not self._closing:
+                self.error = exc
+        finally:
+            self.ended.set()
+
+    def seen(self, name: str | None = None) -> list[dict[str, Any]]:
+        with self._lock:
+            return [e for e in self.events if name is None or e["event"] == name]
+
+    def close(self) -> None:
+        self._closing = True
+        if self._response is not None:
+            self._response.close()
+        self.thread.join(10)
+
+
+def _event_key(event_id: str) -> tuple[int, int]:
+    seq, _, n = event_id.partition(".")
+    return int(seq), int(n or 0)
+
+
+def _run_in(snapshot: dict[str, Any], run_id: str) -> dict[str, Any] | None:
+    runs = [r for g in snapshot["streams"] for r in g["sessions"] + g["jobs"]]
+    return next((r for r in runs if (r.get("session_id") or r.get("job_id")) == run_id), None)
+
+
+def test_sse_and_the_ui_overview_on_one_replica_follow_the_runs_of_the_other(
+    cluster: Cluster, stream: LiveHLSServer, receiver: Receiver
+) -> None:
+    """Live events cross replicas on the database's event bus (LISTEN/NOTIFY): a client of B gets every event
+    of a job and of a session that run on A, in order, none missing or twice, and B's overview follows them."""
+    from livesight.api.routes_ui import _REFRESH
+    from livesight.pipeline.jobs import SSE_NAMES
+
+    a, b = cluster.replicas["a"].start(), cluster.replicas["b"].start()
+    overview = SSEReader(b.url, "/api/ui/overview/stream")
+    readers = [overview]
+    try:
+        wait_until(lambda: overview.seen("snapshot"), lambda: "B's first overview snapshot", 20)
+        with a.client() as on_a, b.client() as on_b:
+            job_id = _monitor(on_a, stream, receiver)
+            job_events = SSEReader(b.url, f"/api/jobs/{job_id}/events")
+            ids = on_a.post(
+                "/api/live/start-session",
+                json={"source_url": stream.url, "name": "front door", "rapid_review_query": "report every red square"},
+            ).json()
+            session_path = f"/api/live/live-sessions/{ids['stream_id']}/{ids['session_id']}"
+            session_events = SSEReader(b.url, f"{session_path}/events")
+            readers += [job_events, session_events]
+
+            def job_on_b(status: str) -> list[dict[str, Any]]:
+                return [
+                    view
+                    for s in overview.seen("snapshot")
+                    if (view := _run_in(s["data"], job_id)) is not None and view["status"] == status
+                ]
+
+            wait_until(lambda: job_events.seen("triggered"), lambda: f"a trigger on B: {job_events.seen()}", 60)
+            wait_until(
+                lambda: any(
+                    _event_key(e["id"]) > _event_key(job_events.seen("triggered")[0]["id"])
+                    for e in job_events.seen("progress")
+                ),
+                lambda: "progress after the trigger",
+                30,
+            )
+            assert cluster.worker_pid(job_id) == a.pid  # the job runs on A; B only reads
+            [(session_worker,)] = cluster.query("select worker_id from sessions where id = %s", ids["session_id"])
+            assert int(session_worker.split(":")[1]) == a.pid
+            # B's overview shows A's job running, its counters moving with A's progress.
+            wait_until(lambda: job_on_b("running"), lambda: "the job running in B's overview", 30)
+            wait_until(
+                lambda: len({v["counters"]["checks"] for v in job_on_b("running")}) >= 2,
+                lambda: "the job's counters moving in B's overview",
+                30,
+            )
+            wait_until(
+                lambda: session_events.seen("event"), lambda: f"a session event on B: {session_events.seen()}", 60
+            )
+
+            cancelled = on_b.delete(f"/api/jobs/{job_id}").json()
+            assert cancelled["status"] == "stopped"
+            # The end reaches B's overview on the bus, not at its next refresh (every _REFRESH seconds).
+            wait_until(lambda: job_on_b("stopped"), lambda: "the job stopped in B's overview", _REFRESH / 2)
+            assert job_events.ended.wait(20), "the job's SSE stream on B did not end"
+            assert on_a.post("/api/live/end-session", json=ids).json()["status"] == "ended"
+            assert session_events.ended.wait(60), "the session's SSE stream on B did not end"
+            stored_session = on_b.get(session_path).json()["events"]
+
+        # The job: every stored event once, in seq order, with progress between them, ending at `stopped`.
+        assert job_events.error is None
+        got = job_events.seen()
+        keys = [_event_key(e["id"]) for e in got]
+        assert keys == sorted(keys) and len(keys) == len(set(keys)), f"out of order or twice: {keys}"
+        log = cluster.query("select seq, type from events where job_id = %s order by seq", job_id)
+        stored = [e for e in got if "." not in e["id"]]
+        assert [(int(e["id"]), e["event"]) for e in stored] == [(seq, SSE_NAMES[t]) for seq, t in log]
+        assert {"started", "progress", "triggered", "stopped"} <= {e["event"] for e in got}
+        assert got[-1]["event"] == "stopped" and got[-1]["data"]["reason"] == "cancelled"
+        # B renders A's events with its own links.
+        assert all(t["data"]["clip_url"].startswith(b.url) for t in job_events.seen("triggered"))
+
+        # The session: every stored event once, in order, then `ended`.
+        assert session_events.error is None
+        got = session_events.seen()
+        assert [e["data"]["event_id"] for e in got if e["event"] == "event"] == [e["event_id"] for e in stored_session]
+        assert all(int(e["id"]) == e["data"]["seq"] for e in got if e["event"] == "event")
+        assert got[-1]["event"] == "ended" and got[-1]["data"]["status"] == "FINISHED"
+    finally:
+        for reader in readers:
+            reader.close()

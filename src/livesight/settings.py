@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import platformdirs
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
@@ -71,6 +71,19 @@ class Settings(BaseSettings):
     )
     retention_days: float | None = Field(default=7.0, description="Delete recordings older than this (None: keep).")
     retention_max_gb: float | None = Field(default=20.0, description="Keep recordings under this size, oldest go.")
+    storage_url: str | None = Field(
+        default=None,
+        description="Where recordings and evidence frames are kept: unset for the local recordings directory, or "
+        "s3://bucket/prefix for an S3-compatible object store (needs livesight[s3]) that every replica reaches.",
+    )
+    storage_endpoint_url: str | None = Field(
+        default=None, description="The S3-compatible server's URL (MinIO, Ceph, R2…); unset: AWS S3."
+    )
+    storage_region: str | None = Field(default=None, description="The S3 region; unset: AWS's usual configuration.")
+    storage_access_key_id: str | None = Field(
+        default=None, description="S3 access key; unset: the usual AWS variables and files (AWS_ACCESS_KEY_ID…)."
+    )
+    storage_secret_access_key: SecretStr | None = Field(default=None, description="S3 secret key, with the above.")
     allow_file_sources: bool = Field(
         default=False, description="Let API clients name local files as sources (off: they could probe the disk)."
     )

@@ -15,7 +15,7 @@ from livesight import __version__
 from livesight.api.auth import is_loopback
 from livesight.api.errors import install_error_handlers
 from livesight.api.idempotency import IdempotencyMiddleware
-from livesight.delivery.broker import Broker
+from livesight.delivery.broker import Bus, build_bus
 from livesight.errors import ConfigurationError
 from livesight.judges import Judge, build_judge
 from livesight.metrics import Metrics
@@ -30,6 +30,7 @@ from livesight.sources.errors import InvalidSourceURL, NotLive, SourceOffline
 from livesight.sources.hub import SourceRegistry
 from livesight.sources.probe import probe
 from livesight.sources.urls import SourceKind, classify, redact
+from livesight.storage import Storage, open_storage
 from livesight.store import Store
 
 log = logging.getLogger(__name__)
@@ -42,11 +43,12 @@ class AppState:
     settings: Settings
     store: Store
     registry: SourceRegistry
-    broker: Broker
+    bus: Bus  # live messages of the runs, to SSE and the web UI, across replicas
     signer: URLSigner
     metrics: Metrics
     policy: NetworkPolicy
     dev_mode: bool
+    storage: Storage  # recordings and evidence frames: the local directory or an S3-compatible store
     jobs: JobManager = field(init=False)
     sessions: SessionManager = field(init=False)
     dispatcher: Any = None
@@ -108,7 +110,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         from livesight.delivery.webhooks import WebhookDispatcher
 
         store = await Store.open(settings.resolved_database_url())
+        bus = build_bus(settings.resolved_database_url())
         try:
+            await bus.start()
             has_keys = bool(await store.list_api_keys())
             if not has_keys and not is_loopback(settings.host):
                 raise ConfigurationError(
@@ -122,11 +126,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 settings=settings,
                 store=store,
                 registry=SourceRegistry(settings, policy=policy),
-                broker=Broker(),
+                bus=bus,
                 signer=URLSigner.from_data_dir(settings.data_dir, settings.signing_secret),
                 metrics=Metrics(),
                 policy=policy,
                 dev_mode=not has_keys,
+                storage=open_storage(settings),
             )
             state.dispatcher = WebhookDispatcher(store, settings, metrics=state.metrics)
             worker_id = new_worker_id()  # this process's name in the runs' lease columns
@@ -134,25 +139,27 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 settings=settings,
                 store=store,
                 registry=state.registry,
-                broker=state.broker,
+                broker=state.bus,
                 judge=state.judge,
                 signer=state.signer,
                 metrics=state.metrics,
                 public_url=state.public_url,
                 dispatcher=state.dispatcher,
                 worker_id=worker_id,
+                storage=state.storage,
             )
             state.sessions = SessionManager(
                 settings=settings,
                 store=store,
                 registry=state.registry,
-                broker=state.broker,
+                broker=state.bus,
                 judge=state.judge,
                 signer=state.signer,
                 metrics=state.metrics,
                 public_url=state.public_url,
                 dispatcher=state.dispatcher,
                 worker_id=worker_id,
+                storage=state.storage,
             )
             # Resume the runs no live worker holds (a restart's own, or a dead replica's), then keep the
             # leases of what runs here, act on stop requests and claim what other replicas leave behind.
@@ -163,7 +170,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             state.dispatcher.start()
             retention = asyncio.create_task(
                 retention_loop(
-                    settings.recordings_dir,
+                    state.storage,
                     max_age_seconds=settings.retention_days * 86400 if settings.retention_days else None,
                     max_bytes=int(settings.retention_max_gb * 1e9) if settings.retention_max_gb else None,
                 ),
@@ -172,6 +179,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.ls = state
             yield
         except BaseException:
+            await bus.aclose()
             await store.close()
             raise
         retention.cancel()
@@ -183,6 +191,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         state.registry.stop_all()
         if state._judge is not None:
             await state._judge.aclose()
+        await bus.aclose()  # after the runs' last messages
+        await asyncio.to_thread(state.storage.close)  # after the runs' last uploads
         await store.close()
 
     app = FastAPI(

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
-from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request
-from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.responses import JSONResponse, Response
 from fastapi.sse import EventSourceResponse
 
+from livesight.api._stored import stored_response
 from livesight.api.auth import Owner
 from livesight.api.errors import APIError, not_found
 from livesight.api.models import (
@@ -253,15 +252,16 @@ async def job_events(
     return EventSourceResponse(job_event_stream(state, job_id, start, request), headers={"Cache-Control": "no-cache"})
 
 
-async def _signed_file(request: Request, path: Path | None, *, media_type: str) -> Response:
+async def _signed_file(request: Request, path: str | None, *, media_type: str) -> Response:
     state = _state(request)
     if not state.signer.verify(request.url.path, request.query_params.get("expires"), request.query_params.get("sig")):
         raise APIError(
             "FORBIDDEN", "This link is expired or not valid.", "Fetch the job again for fresh links.", status=403
         )
-    if path is None or not await asyncio.to_thread(path.is_file):
+    served = await stored_response(state.storage, path, media_type=media_type)
+    if served is None:
         raise APIError("NOT_FOUND", "Not recorded (yet).", "Chunks appear once they are recorded.")
-    return FileResponse(path, media_type=media_type)
+    return served
 
 
 @router.get("/jobs/{job_id}/events/{event_id}/frame.jpg", include_in_schema=True, summary="A trigger's frame")
@@ -279,7 +279,7 @@ async def trigger_frame(
         else []
     )
     found = next((e for e in events if e.id == event_id), None)
-    path = Path(found.data["frame_path"]) if found is not None and found.data.get("frame_path") else None
+    path = found.data.get("frame_path") if found is not None else None
     return await _signed_file(request, path, media_type="image/jpeg")
 
 
@@ -298,7 +298,7 @@ async def job_chunk(
         else []
     )
     found = next((c for c in chunks if c.chunk_index == chunk_index), None)
-    return await _signed_file(request, Path(found.path) if found and found.path else None, media_type="video/mp2t")
+    return await _signed_file(request, found.path if found else None, media_type="video/mp2t")
 
 
 @router.get("/webhook-secret", summary="This key's webhook signing secret")

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 import math
-import os
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import APIRouter, Header, Query, Request
-from fastapi.responses import FileResponse, Response
+from fastapi.responses import Response
 from fastapi.sse import EventSourceResponse
 from pydantic import AfterValidator, BaseModel, Field, ValidationError
 
+from livesight.api._stored import stored_present, stored_response
 from livesight.api.auth import Owner
 from livesight.api.errors import APIError, not_found, validation_fields
 from livesight.api.models import ErrorEnvelope, NonBlank
@@ -343,7 +342,7 @@ async def playlist(
     if session is None:
         raise not_found("session", session_id)
     listed = [c for c in await state.store.list_chunks("session", session_id) if c.path]
-    present = await asyncio.to_thread(lambda: [os.path.isfile(c.path or "") for c in listed])
+    present = await stored_present(state.storage, [c.path or "" for c in listed])
     chunks = [c for c, ok in zip(listed, present, strict=True) if ok]  # retention may have removed some
     ended = session.status in ("FINISHED", "FAILED")
     lines = [
@@ -385,11 +384,13 @@ async def chunk_file(
     sig: Annotated[str | None, Query()] = None,
 ) -> Response:
     _verify(request)
-    chunks = await _state(request).store.list_chunks("session", session_id)
+    state = _state(request)
+    chunks = await state.store.list_chunks("session", session_id)
     found = next((c for c in chunks if c.chunk_index == chunk_index and c.path), None)
-    if found is None or not await asyncio.to_thread(os.path.isfile, found.path or ""):
+    served = await stored_response(state.storage, found.path if found else None, media_type="video/mp2t")
+    if served is None:
         raise APIError("CHUNK_NOT_FOUND", "That chunk is not recorded.", "Chunks appear once recorded.")
-    return FileResponse(found.path or "", media_type="video/mp2t")
+    return served
 
 
 @router.get(
@@ -406,12 +407,14 @@ async def thumbnail(
     sig: Annotated[str | None, Query()] = None,
 ) -> Response:
     _verify(request)
-    events = await _state(request).store.list_events("session", session_id)
+    state = _state(request)
+    events = await state.store.list_events("session", session_id)
     found = next((e for e in events if e.id == event_id), None)
     path = found.data.get("frame_path") if found is not None else None
-    if not path or not await asyncio.to_thread(os.path.isfile, path):
+    served = await stored_response(state.storage, path, media_type="image/jpeg")
+    if served is None:
         raise APIError("EVENT_NOT_FOUND", "No frame for that event.", "Check the event id.")
-    return FileResponse(path, media_type="image/jpeg")
+    return served
 
 
 @router.get(

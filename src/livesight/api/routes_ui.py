@@ -19,8 +19,6 @@ import asyncio
 import contextlib
 import json
 import math
-import os
-import shutil
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -32,11 +30,13 @@ from fastapi.responses import FileResponse, Response
 from fastapi.sse import EventSourceResponse
 from fastapi.staticfiles import StaticFiles
 
+from livesight.api._stored import stored_present
 from livesight.api.auth import Owner
 from livesight.api.errors import APIError, not_found
-from livesight.delivery.broker import Subscriber
+from livesight.delivery.broker import ANY, RESYNC, Message
 from livesight.pipeline.runner import Run
 from livesight.sources.urls import redact
+from livesight.storage import Storage
 from livesight.store.records import (
     LIVE_JOB_STATUSES,
     LIVE_SESSION_STATUSES,
@@ -57,8 +57,10 @@ FAVICON = STATIC_DIR / "favicon.svg"
 RECENT_ENDED = 20  # ended sessions and jobs the overview lists (live ones are always listed)
 MAX_CHECKS = 2000  # the newest checks a job's chart gets
 _THUMB_BUCKET = 600  # seconds: overview thumbnails' links expire on these boundaries, so snapshots stay equal
-_TICK = 1.0  # seconds between overview snapshots while nothing is published (counters, frame age)
-_MIN_GAP = 0.2  # seconds between two snapshots when the broker is busy
+_REFRESH = 10.0  # seconds between overview snapshots while nothing is published (see _overview_stream)
+_MIN_GAP = 0.2  # seconds between two snapshots when the bus is busy
+# Messages of any run that change what the overview lists: a run started, became active or ended.
+_LIFECYCLE = {"started", "status", "ended", "stopped", "error", RESYNC}
 _LIVE_SESSIONS = {s.value for s in LIVE_SESSION_STATUSES}
 _LIVE_JOBS = {s.value for s in LIVE_JOB_STATUSES}
 
@@ -377,19 +379,40 @@ async def _overview_stream(
 ) -> AsyncIterator[bytes]:
     """A ``snapshot`` event whenever the overview (or the one run asked for) changes.
 
-    What runs publish on the broker wakes the stream at once; between messages it looks again every
-    ``_TICK`` seconds, for what nobody publishes (counters, the age of the last frame, new runs).
+    The stream reads the store when the event bus says something changed, whichever replica runs it: a
+    message of a run it shows, or a run starting or ending anywhere (a new run, one that ended). Between
+    messages it looks again every ``_REFRESH`` seconds, for what nobody publishes (a session's chunk
+    count, a run archived or deleted, the age of a stalled source's last frame).
     """
     wake = asyncio.Event()
-    pumps: dict[str, tuple[Subscriber, asyncio.Task[None]]] = {}
+    shown: set[str] = set()
     cache: dict[str, dict[str, Any]] = {}
+    one = session_id or job_id
 
-    async def pump(sub: Subscriber) -> None:
-        while True:
-            await sub.queue.get()
-            wake.set()
+    def wakes(message: Message) -> bool:
+        if message.topic in shown:
+            return True
+        return one is None and (message.terminal or message.name in _LIFECYCLE)
+
+    async def pump() -> None:
+        sub = state.bus.subscribe(ANY)
+        try:
+            while True:
+                if sub.overflowed:  # cut off for falling behind: look again, then listen anew
+                    state.bus.unsubscribe(sub)
+                    sub = state.bus.subscribe(ANY)
+                    wake.set()
+                try:
+                    message = await asyncio.wait_for(sub.queue.get(), timeout=_REFRESH)
+                except TimeoutError:
+                    continue
+                if wakes(message):
+                    wake.set()
+        finally:
+            state.bus.unsubscribe(sub)
 
     state.metrics.sse_clients.inc()
+    listener = asyncio.create_task(pump(), name="ui-overview-bus")
     try:
         yield b"retry: 2000\n\n"
         last_body, last_sent = "", 0.0
@@ -398,14 +421,8 @@ async def _overview_stream(
                 snapshot = await _one_run(state, owner, session_id, job_id, cache)
             else:
                 snapshot = await build_overview(state, owner, cache, archived=archived)
-            live = _live_ids(snapshot)
-            for run_id in live - pumps.keys():
-                sub = state.broker.subscribe(run_id)
-                pumps[run_id] = (sub, asyncio.create_task(pump(sub), name=f"ui-pump:{run_id}"))
-            for run_id in pumps.keys() - live:
-                sub, task = pumps.pop(run_id)
-                task.cancel()
-                state.broker.unsubscribe(sub)
+            shown.clear()
+            shown.update(_live_ids(snapshot))
             body = json.dumps(snapshot, default=str, separators=(",", ":"))
             if body != last_body:
                 last_body, last_sent = body, time.monotonic()
@@ -414,15 +431,16 @@ async def _overview_stream(
                 last_sent = time.monotonic()
                 yield b": keep-alive\n\n"
             wake.clear()
+            timeout = min(_REFRESH, state.settings.sse_keepalive_seconds)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(wake.wait(), timeout=_TICK)
+                await asyncio.wait_for(wake.wait(), timeout=timeout)
             if await request.is_disconnected():
                 return
             await asyncio.sleep(_MIN_GAP)
     finally:
-        for sub, task in pumps.values():
-            task.cancel()
-            state.broker.unsubscribe(sub)
+        listener.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await listener
         state.metrics.sse_clients.dec()
 
 
@@ -476,7 +494,7 @@ async def job_playlist(
     if job is None:
         raise not_found("job", job_id)
     listed = [c for c in await state.store.list_chunks("job", job_id) if c.path]
-    present = await asyncio.to_thread(lambda: [os.path.isfile(c.path or "") for c in listed])
+    present = await stored_present(state.storage, [c.path or "" for c in listed])
     chunks = [c for c, ok in zip(listed, present, strict=True) if ok]
     ended = job.status not in _LIVE_JOBS
     lines = [
@@ -586,11 +604,10 @@ async def _ended_run(state: Any, kind: OwnerKind, run_id: str, owner: str | None
         raise APIError("RUN_STILL_RUNNING", f"This {kind} is still running: it cannot be {doing}.", stop, status=409)
 
 
-def _remove_recording(directory: Path, paths: list[str]) -> None:
-    for path in paths:  # chunks normally live in the run's directory; any that do not go too
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(path)
-    shutil.rmtree(directory, ignore_errors=True)
+def _remove_recording(storage: Storage, run_id: str, paths: list[str]) -> None:
+    for path in paths:  # chunks normally live under the run's prefix; any that do not go too
+        storage.delete(path)
+    storage.delete_prefix(run_id)
 
 
 async def _archive(request: Request, owner: str | None, kind: OwnerKind, run_id: str) -> dict[str, Any]:
@@ -614,7 +631,7 @@ async def _delete(request: Request, owner: str | None, kind: OwnerKind, run_id: 
     await _ended_run(state, kind, run_id, owner, "deleted")
     paths = [c.path for c in await state.store.list_chunks(kind, run_id) if c.path]
     await state.store.delete_run(kind, run_id)
-    await asyncio.to_thread(_remove_recording, state.settings.recordings_dir / run_id, paths)
+    await asyncio.to_thread(_remove_recording, state.storage, run_id, paths)
     return {"kind": kind, "id": run_id, "deleted": True}
 
 

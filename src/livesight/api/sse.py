@@ -1,8 +1,11 @@
 """Server-Sent Events of a job: stored events replayed after ``Last-Event-ID``, then live ones.
 
-Stored events carry their ``seq`` as the SSE id. Progress snapshots are not stored (they are
-superseded by the next one); their id is ``<last seq>.<n>``, so a client that reconnects with it
-resumes after the last stored event it saw and misses no stored event.
+Stored events carry their ``seq`` as the SSE id. Live ones come from the event bus: from this process
+as messages, from another replica's run as notices naming a ``seq``, read here from the store (as the
+replay is), so a client on any replica gets every stored event once and in order.
+
+Progress snapshots are not stored (they are superseded by the next one); their id is ``<last seq>.<n>``,
+so a client that reconnects with it resumes after the last stored event it saw and misses no stored event.
 """
 
 from __future__ import annotations
@@ -47,8 +50,8 @@ async def event_stream(
     ``final()`` returns the closing message when the run already ended before this stream began (so
     nothing more will be published), else ``None``.
     """
-    broker, store = state.broker, state.store
-    sub = broker.subscribe(owner_id)  # before reading the store, so nothing falls between the two
+    bus, store = state.bus, state.store
+    sub = bus.subscribe(owner_id)  # before reading the store, so nothing falls between the two
     state.metrics.sse_clients.inc()
     try:
         last = after_seq
@@ -74,6 +77,19 @@ async def event_stream(
                     return
                 yield KEEPALIVE
                 continue
+            if message.stored:
+                # Another replica's run: what it stored after ``last`` is in the store, and so is its end.
+                for record in await store.list_events(kind, owner_id, after_seq=last):
+                    stored = to_message(record)
+                    last = record.seq
+                    yield encode(stored, str(record.seq))
+                    if stored.terminal:
+                        return
+                closing = await final()
+                if closing is not None:
+                    yield encode(closing, f"{last}.0")
+                    return
+                continue
             if message.seq is not None:
                 if message.seq <= last:
                     continue
@@ -86,7 +102,7 @@ async def event_stream(
             if message.terminal:
                 return
     finally:
-        broker.unsubscribe(sub)
+        bus.unsubscribe(sub)
         state.metrics.sse_clients.dec()
 
 

@@ -15,16 +15,15 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, fields, replace
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from livesight.delivery.broker import Message
+from livesight.delivery.broker import Message, until_ended
 from livesight.delivery.webhooks import new_delivery
 from livesight.errors import LiveSightError
 from livesight.judges import Judge, accepts_video
 from livesight.metrics import RunCounters
 from livesight.pipeline.gate import GateConfig
-from livesight.pipeline.manager import RunManager, wait_until_ended
+from livesight.pipeline.manager import RunManager
 from livesight.pipeline.runner import ChunkAnalysis, Resume, Run, RunConfig, resume_point
 from livesight.pipeline.sinks import StoreSink
 from livesight.pipeline.stats import RunStats
@@ -292,6 +291,7 @@ class JobManager(RunManager):
             registry=self.registry,
             sink=sink,
             recordings_dir=self.settings.recordings_dir / job.id,
+            storage=self.storage,
             resume=resume,
         )
         task = asyncio.create_task(self._supervise(job, run, sink), name=f"job:{job.id}")
@@ -310,7 +310,7 @@ class JobManager(RunManager):
             job = await self.store.get_job(job_id)
             return job is None or job.status not in ("pending", "running")
 
-        await wait_until_ended(ended, _CANCEL_WAIT)
+        await until_ended(self.broker, job_id, ended, _CANCEL_WAIT)
         return True
 
     async def _supervise(self, job: JobRecord, run: Run, sink: _JobSink) -> None:
@@ -561,7 +561,7 @@ class _JobSink(StoreSink):
         if getattr(self.spec, "include_frame", False):  # read before the transaction, which must not wait on disk
             for event, payload in zip(events, payloads, strict=True):
                 if payload.get("frame_path"):
-                    jpeg = await asyncio.to_thread(Path(payload["frame_path"]).read_bytes)
+                    jpeg = await run.read_stored(payload["frame_path"])
                     frames[event.event_id] = base64.b64encode(jpeg).decode()
         records = await self.store.add_events(
             "job",

@@ -20,7 +20,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import TYPE_CHECKING
 
-from livesight.delivery.broker import Broker
+from livesight.delivery.broker import Bus
 from livesight.judges import Judge
 from livesight.metrics import Metrics
 from livesight.pipeline.runner import Run, RunResult
@@ -28,6 +28,7 @@ from livesight.rules import StopReason
 from livesight.settings import Settings
 from livesight.signing import URLSigner
 from livesight.sources.hub import SourceRegistry
+from livesight.storage import Storage
 from livesight.store import Store
 
 if TYPE_CHECKING:
@@ -89,15 +90,17 @@ class RunManager:
         settings: Settings,
         store: Store,
         registry: SourceRegistry,
-        broker: Broker,
+        broker: Bus,
         judge: Callable[[], Judge],
         signer: URLSigner,
         metrics: Metrics,
         public_url: Callable[[], str],
         dispatcher: WebhookDispatcher | None = None,
         worker_id: str | None = None,
+        storage: Storage | None = None,
     ) -> None:
         self.settings = settings
+        self.storage = storage  # None: recordings stay in the local directory, as files
         self.store = store
         self.registry = registry
         self.broker = broker

@@ -27,7 +27,6 @@ import logging
 import math
 import time
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from livesight.judges.errors import FATAL_JUDGE_ERRORS, JudgeError
@@ -364,4 +363,4 @@ class ChunkReviewer:
         """A continuation is not an event: the thumbnail saved for it goes."""
         path = self._evidence.pop(event_id, None)
         if path is not None:
-            await asyncio.to_thread(Path(path).unlink, missing_ok=True)
+            await self.run.discard_stored(path)

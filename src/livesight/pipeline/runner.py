@@ -39,6 +39,7 @@ from livesight.pipeline.stats import RunStats
 from livesight.rules import StopReason, TriggerRule, TriggerState, make_event, new_id
 from livesight.sources.hub import SharedSource, SourceOptions, SourceRegistry
 from livesight.sources.subscription import DropPolicy, SourceEnd
+from livesight.storage import Storage
 from livesight.types import (
     Chunk,
     ChunkStatus,
@@ -153,6 +154,7 @@ class Run:
         registry: SourceRegistry,
         sink: RunSink,
         recordings_dir: Path | None = None,
+        storage: Storage | None = None,
         resume: Resume | None = None,
     ) -> None:
         if config.condition is None and config.review_query is None and not config.record:
@@ -164,7 +166,8 @@ class Run:
         self.judge = judge
         self.registry = registry
         self.sink = sink
-        self.recordings_dir = recordings_dir
+        self.recordings_dir = recordings_dir  # the local spool: chunks are written here, then handed to storage
+        self.storage = storage  # None: the files stay in recordings_dir, their paths are the references
         self.stats = RunStats()
         self.rule_state = TriggerState(config.rule)
         self.chunker = Chunker(config.chunk_seconds)
@@ -327,9 +330,10 @@ class Run:
         path: str | None = None
         status = ChunkStatus.RECORDED
         if self.config.record and self.recordings_dir is not None and pending.packets:
-            target = self.recordings_dir / f"chunk_{pending.index:05d}.ts"
+            name = f"chunk_{pending.index:05d}.ts"
             try:
-                path = str(await asyncio.to_thread(write_chunk, pending, target))
+                written = await asyncio.to_thread(write_chunk, pending, self.recordings_dir / name)
+                path = await self._store_file(name, written)
             except Exception as exc:  # a chunk that cannot be written is marked, the run goes on
                 log.warning("run %s: chunk %d not recorded: %s", self.run_id, pending.index, exc)
                 status = ChunkStatus.FAILED
@@ -535,9 +539,17 @@ class Run:
         self.stats.events += 1
         await self.sink.events(self, [event], [data])
 
+    async def _store_file(self, name: str, written: Path) -> str:
+        if self.storage is None:
+            return str(written)
+        return await asyncio.to_thread(self.storage.put_file, f"{self.run_id}/{name}", written)
+
     async def save_evidence(self, event_id: str, jpeg: bytes) -> str | None:
+        """Store an event's frame; returns its reference (``frame_path`` in the event's data)."""
         if self.recordings_dir is None:
             return None
+        if self.storage is not None:
+            return await asyncio.to_thread(self.storage.put_bytes, f"{self.run_id}/evidence/{event_id}.jpg", jpeg)
         path = self.recordings_dir / "evidence" / f"{event_id}.jpg"
 
         def write() -> str:
@@ -546,6 +558,19 @@ class Run:
             return str(path)
 
         return await asyncio.to_thread(write)
+
+    async def read_stored(self, ref: str) -> bytes:
+        """A file this run stored (an evidence frame for a webhook), by its reference."""
+        if self.storage is None:
+            return await asyncio.to_thread(Path(ref).read_bytes)
+        return await asyncio.to_thread(self.storage.read_bytes, ref)
+
+    async def discard_stored(self, ref: str) -> None:
+        """Delete a file this run stored that is not wanted after all (a continuation's thumbnail)."""
+        if self.storage is None:
+            await asyncio.to_thread(Path(ref).unlink, missing_ok=True)
+        else:
+            await asyncio.to_thread(self.storage.delete, ref)
 
     # -- shutdown -------------------------------------------------------------------------------
     async def _finish(self, workers: list[asyncio.Task[None]], *, drain: bool) -> None:

@@ -14,11 +14,11 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
-from livesight.delivery.broker import Message
+from livesight.delivery.broker import Message, until_ended
 from livesight.delivery.webhooks import new_delivery
 from livesight.metrics import RunCounters
 from livesight.pipeline.gate import GateConfig
-from livesight.pipeline.manager import RunManager, wait_until_ended
+from livesight.pipeline.manager import RunManager
 from livesight.pipeline.runner import ChunkAnalysis, Resume, Run, RunConfig, resume_point
 from livesight.pipeline.sinks import StoreSink
 from livesight.rules import session_status_for
@@ -113,6 +113,7 @@ class SessionManager(RunManager):
             registry=self.registry,
             sink=sink,
             recordings_dir=self.settings.recordings_dir / session.id,
+            storage=self.storage,
             resume=resume,
         )
         task = asyncio.create_task(self._supervise(session, run), name=f"session:{session.id}")
@@ -144,7 +145,7 @@ class SessionManager(RunManager):
             row = await self.store.get_session(session.id)
             return row is None or row.status in ENDED
 
-        await wait_until_ended(ended, within)
+        await until_ended(self.broker, session.id, ended, within)
         return "ended"
 
     async def _supervise(self, session: SessionRecord, run: Run) -> None:
