@@ -16,7 +16,6 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +29,7 @@ from sqlalchemy import make_url
 from livesight.delivery.webhooks import server_webhook_secret
 from livesight.settings import Settings
 from livesight.testing._server import ServerThread
+from livesight.testing.databases import fresh_pg_database
 from livesight.testing.hls_server import LiveHLSServer
 from livesight.testing.scene import SceneSpec
 from livesight.testing.vlm_server import VLMTestServer
@@ -51,21 +51,6 @@ def _healthy(url: str) -> bool:
         return httpx.get(f"{url}/healthz").status_code == 200
     except httpx.HTTPError:
         return False
-
-
-@contextmanager
-def _fresh_database(base_url: str) -> Iterator[str]:
-    """A new empty database on the server of ``base_url``, dropped on exit (as tests/store/conftest.py does)."""
-    base = make_url(base_url)
-    admin = base.set(drivername="postgresql").render_as_string(hide_password=False)
-    name = f"livesight_r_{secrets.token_hex(6)}"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield base.set(drivername="postgresql+psycopg", database=name).render_as_string(hide_password=False)
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def wait_until(check: Callable[[], Any], what: Callable[[], str], timeout: float) -> Any:
@@ -195,7 +180,7 @@ def cluster(tmp_path: Path, vlm: VLMTestServer) -> Iterator[Cluster]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LIVESIGHT_", "OPENAI_"))}
     # Both replicas sign alike: one webhook secret and one URL-signing secret, as a deployment would set.
     secret = server_webhook_secret(Settings(data_dir=tmp_path / "secret"))
-    with _fresh_database(base) as url:
+    with fresh_pg_database(base) as url:
         env.update(
             LIVESIGHT_DATABASE_URL=url,
             LIVESIGHT_MODEL_BASE_URL=vlm.base_url,

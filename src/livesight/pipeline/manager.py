@@ -38,7 +38,6 @@ log = logging.getLogger(__name__)
 
 POLL_SECONDS = 1.0
 """How often a worker reads its own runs' rows for stop requests (a cancel is acted on within this)."""
-_WAIT_STEP = 0.1  # seconds between store reads while a request waits for a run to end
 
 
 def new_worker_id() -> str:
@@ -63,18 +62,6 @@ def gone_from_this_host(worker_id: str) -> bool:
     except OSError:  # it exists but is not ours to signal
         return False
     return False
-
-
-async def wait_until_ended(read: Callable[[], Awaitable[bool]], within: float) -> bool:
-    """Read the store every ``_WAIT_STEP`` until ``read()`` says the run ended; ``False`` on timeout."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    while True:
-        if await read():
-            return True
-        if loop.time() >= deadline:
-            return False
-        await asyncio.sleep(_WAIT_STEP)
 
 
 class RunManager:

@@ -134,8 +134,11 @@ class SessionManager(RunManager):
             return "already_ended"
         current = await self.store.get_session(session.id)
         if current is not None and (current.lease_until is None or current.lease_until <= datetime.now(UTC)):
-            # No live worker holds it: nothing would finish it before a claim, so finish it here.
+            # No live worker holds it: nothing would finish it before a claim, so finish it here, and tell
+            # whoever follows it (SSE clients on any replica) as its worker would have.
             await self.store.set_session_status_if(session.id, "ENDING", "FINISHED", ended_at=datetime.now(UTC))
+            final = {"session_id": session.id, "stream_id": session.stream_id, "status": "FINISHED", "error": None}
+            self.broker.publish(session.id, Message("ended", final, terminal=True))
             return "ended"
         within = self.settings.model_timeout_seconds + 10
         self.stop_requested(session.id)  # it runs here: act now rather than at the next poll
