@@ -35,7 +35,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-CLIP_EXTRA_HINT = "pip install 'livesight[clip]'"
+CLIP_EXTRA_HINT = "pip install -e '.[clip]' in a clone (pip install 'livesight[clip]' from a package index)"
 DOWNLOAD_COMMAND = "python -m livesight.judges.clip_download"
 _RUNTIME_MODULES = ("onnxruntime", "tokenizers", "huggingface_hub")
 _PROBE_TIMEOUT = 5.0

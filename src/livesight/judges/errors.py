@@ -142,7 +142,8 @@ class JudgeNotConfigured(JudgeError):
         "Set LIVESIGHT_MODEL_BASE_URL (e.g. https://api.openai.com/v1 or http://localhost:11434/v1 for Ollama), "
         "LIVESIGHT_MODEL_API_KEY (not needed for most local servers) and LIVESIGHT_MODEL (a vision model name). "
         "OPENAI_BASE_URL and OPENAI_API_KEY are read as fallbacks. Or, with no model server, use local CLIP: "
-        "pip install 'livesight[clip]', then python -m livesight.judges.clip_download to download its weights."
+        "pip install -e '.[clip]' in a clone (pip install 'livesight[clip]' from a package index), then "
+        "python -m livesight.judges.clip_download to download its weights."
     )
 
     def __init__(self, message: str | None = None, *, remediation: str | None = None) -> None:
