@@ -59,8 +59,11 @@ def test_receiver_down_and_server_restarted(server_settings: Settings, stream: L
 
     @app.post("/hook")
     async def hook(request: Request) -> JSONResponse:
+        # The body is read before the lock is taken: awaiting while holding a threading lock deadlocks this
+        # server's event loop as soon as a second delivery arrives and waits for the lock on the same thread.
+        body = (await request.body()).decode()
         with lock:
-            received.append({"headers": dict(request.headers), "body": (await request.body()).decode()})
+            received.append({"headers": dict(request.headers), "body": body})
         return JSONResponse({"ok": True})
 
     first = start_server(settings)
