@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import enum
 from typing import Annotated
 
 import typer
@@ -20,6 +19,7 @@ from livesight.cli_remote import (
     print_table,
 )
 from livesight.cli_table import Column
+from livesight.store.records import JobStatus, JobType  # the one status enum, as choices
 
 jobs_app = typer.Typer(
     help="Live-monitor jobs on a LiveSight server.\n\nA job checks a yes/no condition on a live stream until it stops.",
@@ -27,20 +27,6 @@ jobs_app = typer.Typer(
     rich_markup_mode=None,
     context_settings=CONTEXT_SETTINGS,
 )
-
-
-class JobStatus(enum.StrEnum):
-    PENDING = "pending"
-    RUNNING = "running"
-    COMPLETED = "completed"
-    STOPPED = "stopped"
-    FAILED = "failed"
-
-
-class JobType(enum.StrEnum):
-    LIVE_MONITOR = "live-monitor"
-    LIVE_DIGEST = "live-digest"
-    WATCH = "watch"
 
 
 @jobs_app.command("create")
