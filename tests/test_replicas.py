@@ -6,31 +6,21 @@ Everything is read from what the replicas store and the webhooks a real receiver
 
 from __future__ import annotations
 
-import json
 import os
 import secrets
-import signal
-import socket
-import subprocess
-import sys
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
-import psycopg
 import pytest
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
-from sqlalchemy import make_url
 
 from livesight.delivery.webhooks import server_webhook_secret
 from livesight.settings import Settings
-from livesight.testing._server import ServerThread
 from livesight.testing.databases import fresh_pg_database
 from livesight.testing.hls_server import LiveHLSServer
+from livesight.testing.replicas import Database, Receiver, Replica, SSEReader, event_key, wait_until
 from livesight.testing.scene import SceneSpec
 from livesight.testing.vlm_server import VLMTestServer
 
@@ -38,119 +28,6 @@ pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
 PG_ENV = "LIVESIGHT_TEST_DATABASE_URL"
 LEASE = 3.0  # seconds: a killed replica's runs move within about this
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _healthy(url: str) -> bool:
-    try:
-        return httpx.get(f"{url}/healthz").status_code == 200
-    except httpx.HTTPError:
-        return False
-
-
-def wait_until(check: Callable[[], Any], what: Callable[[], str], timeout: float) -> Any:
-    deadline = time.monotonic() + timeout
-    while not (value := check()):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out: {what()}")
-        time.sleep(0.2)  # between polls of the condition
-    return value
-
-
-class Replica:
-    """One `livesight serve` process with its own data directory and port, sharing the database."""
-
-    def __init__(self, name: str, env: dict[str, str], data: Path) -> None:
-        self.name, self.data = name, data
-        self.env = {**env, "LIVESIGHT_DATA_DIR": str(data)}
-        self.port = _free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> Replica:
-        self.data.mkdir(parents=True, exist_ok=True)
-        with open(self.data / "server.log", "ab") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "livesight", "serve", "--port", str(self.port)],
-                env=self.env,
-                stdout=log,
-                stderr=log,
-            )
-        wait_until(lambda: _healthy(self.url), lambda: f"{self.name} to answer /healthz", 60)
-        return self
-
-    @property
-    def pid(self) -> int:
-        assert self.process is not None
-        return self.process.pid
-
-    def kill(self) -> None:
-        """kill -9: no shutdown of any kind, its leases are left to run out."""
-        assert self.process is not None
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(10)
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)
-            try:
-                self.process.wait(60)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(10)
-
-    def client(self) -> httpx.Client:
-        return httpx.Client(base_url=self.url, timeout=30)
-
-
-class Receiver:
-    """A webhook receiver: every request it got, with its ``webhook-id`` and body."""
-
-    def __init__(self) -> None:
-        self.received: list[dict[str, Any]] = []
-        self._lock = threading.Lock()
-        app = FastAPI()
-
-        @app.post("/hook")
-        async def hook(request: Request) -> JSONResponse:
-            body = await request.json()
-            with self._lock:
-                self.received.append({"id": request.headers["webhook-id"], **body})
-            return JSONResponse({"ok": True})
-
-        self.thread = ServerThread(app, port=_free_port())
-        self.url = ""
-
-    def got(self, type_: str, job_id: str) -> list[dict[str, Any]]:
-        with self._lock:
-            return [r for r in self.received if r["type"] == type_ and r["job_id"] == job_id]
-
-    def ids(self) -> list[str]:
-        with self._lock:
-            return [r["id"] for r in self.received]
-
-
-class Cluster:
-    def __init__(self, database_url: str, replicas: dict[str, Replica]) -> None:
-        self.database_url = database_url
-        self.replicas = replicas
-        self.admin = make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
-
-    def query(self, sql: str, *args: Any) -> list[tuple[Any, ...]]:
-        with psycopg.connect(self.admin) as conn:
-            return list(conn.execute(sql, args).fetchall())
-
-    def worker_pid(self, job_id: str) -> int | None:
-        [(worker,)] = self.query("select worker_id from jobs where id = %s", job_id)
-        return None if worker is None else int(worker.split(":")[1])
-
-    def count(self, sql: str, job_id: str) -> int:
-        return int(self.query(sql, job_id)[0][0])
 
 
 @pytest.fixture
@@ -173,7 +50,7 @@ def stream() -> Iterator[LiveHLSServer]:
 
 
 @pytest.fixture
-def cluster(tmp_path: Path, vlm: VLMTestServer) -> Iterator[Cluster]:
+def cluster(tmp_path: Path, vlm: VLMTestServer) -> Iterator[Database]:
     base = os.environ.get(PG_ENV)
     if not base:
         pytest.skip(f"{PG_ENV} is not set")
@@ -194,7 +71,7 @@ def cluster(tmp_path: Path, vlm: VLMTestServer) -> Iterator[Cluster]:
         )
         replicas = {name: Replica(name, env, tmp_path / name) for name in ("a", "b")}
         try:
-            yield Cluster(url, replicas)
+            yield Database(url, replicas)
         finally:
             for replica in replicas.values():
                 replica.stop()
@@ -230,7 +107,7 @@ def _no_webhook_twice(receiver: Receiver, job_id: str) -> None:
 
 
 def test_a_job_runs_on_one_replica_and_a_cancel_sent_to_the_other_stops_it(
-    cluster: Cluster, stream: LiveHLSServer, receiver: Receiver
+    cluster: Database, stream: LiveHLSServer, receiver: Receiver
 ) -> None:
     a, b = cluster.replicas["a"].start(), cluster.replicas["b"].start()
     with a.client() as on_a, b.client() as on_b:
@@ -259,7 +136,7 @@ def test_a_job_runs_on_one_replica_and_a_cancel_sent_to_the_other_stops_it(
 
 
 def test_both_replicas_restarted_resume_each_job_exactly_once(
-    cluster: Cluster, stream: LiveHLSServer, receiver: Receiver
+    cluster: Database, stream: LiveHLSServer, receiver: Receiver
 ) -> None:
     a, b = cluster.replicas["a"].start(), cluster.replicas["b"].start()
     with a.client() as on_a, b.client() as on_b:
@@ -293,7 +170,7 @@ def test_both_replicas_restarted_resume_each_job_exactly_once(
 
 
 def test_a_killed_replica_s_jobs_are_claimed_by_the_other(
-    cluster: Cluster, stream: LiveHLSServer, receiver: Receiver
+    cluster: Database, stream: LiveHLSServer, receiver: Receiver
 ) -> None:
     a, b = cluster.replicas["a"].start(), cluster.replicas["b"].start()
     with a.client() as on_a, b.client() as on_b:
@@ -313,70 +190,18 @@ def test_a_killed_replica_s_jobs_are_claimed_by_the_other(
     _no_webhook_twice(receiver, job_id)
 
 
-class SSEReader:
-    """An SSE client in a thread: every event (``{id, event, data}``) as it arrives, until the stream ends
-    or :meth:`close`."""
-
-    def __init__(self, url: str, path: str) -> None:
-        self.url, self.path = url, path
-        self.events: list[dict[str, Any]] = []
-        self.ended = threading.Event()
-        self._lock = threading.Lock()
-        self._response: httpx.Response | None = None
-        self._closing = False
-        self.error: BaseException | None = None
-        self.thread = threading.Thread(target=self._read, daemon=True)
-        self.thread.start()
-
-    def _read(self) -> None:
-        current: dict[str, Any] = {}
-        try:
-            with httpx.stream("GET", self.url + self.path, timeout=httpx.Timeout(30, read=120)) as response:
-                self._response = response
-                for line in response.iter_lines():
-                    if line == "":
-                        if "event" in current:
-                            current["data"] = json.loads(current.get("data", "null"))
-                            with self._lock:
-                                self.events.append(current)
-                        current = {}
-                    elif not line.startswith(":"):
-                        name, _, value = line.partition(":")
-                        current[name] = value[1:] if value.startswith(" ") else value
-        except (httpx.HTTPError, RuntimeError) as exc:
-            if not self._closing:
-                self.error = exc
-        finally:
-            self.ended.set()
-
-    def seen(self, name: str | None = None) -> list[dict[str, Any]]:
-        with self._lock:
-            return [e for e in self.events if name is None or e["event"] == name]
-
-    def close(self) -> None:
-        self._closing = True
-        if self._response is not None:
-            self._response.close()
-        self.thread.join(10)
-
-
-def _event_key(event_id: str) -> tuple[int, int]:
-    seq, _, n = event_id.partition(".")
-    return int(seq), int(n or 0)
-
-
 def _run_in(snapshot: dict[str, Any], run_id: str) -> dict[str, Any] | None:
     runs = [r for g in snapshot["streams"] for r in g["sessions"] + g["jobs"]]
     return next((r for r in runs if (r.get("session_id") or r.get("job_id")) == run_id), None)
 
 
 def test_sse_and_the_ui_overview_on_one_replica_follow_the_runs_of_the_other(
-    cluster: Cluster, stream: LiveHLSServer, receiver: Receiver
+    cluster: Database, stream: LiveHLSServer, receiver: Receiver
 ) -> None:
     """Live events cross replicas on the database's event bus (LISTEN/NOTIFY): a client of B gets every event
     of a job and of a session that run on A, in order, none missing or twice, and B's overview follows them."""
     from livesight.api.routes_ui import _REFRESH
-    from livesight.pipeline.jobs import SSE_NAMES
+    from livesight.runs.views import SSE_NAMES
 
     a, b = cluster.replicas["a"].start(), cluster.replicas["b"].start()
     overview = SSEReader(b.url, "/api/ui/overview/stream")
@@ -404,7 +229,7 @@ def test_sse_and_the_ui_overview_on_one_replica_follow_the_runs_of_the_other(
             wait_until(lambda: job_events.seen("triggered"), lambda: f"a trigger on B: {job_events.seen()}", 60)
             wait_until(
                 lambda: any(
-                    _event_key(e["id"]) > _event_key(job_events.seen("triggered")[0]["id"])
+                    event_key(e["id"]) > event_key(job_events.seen("triggered")[0]["id"])
                     for e in job_events.seen("progress")
                 ),
                 lambda: "progress after the trigger",
@@ -436,7 +261,7 @@ def test_sse_and_the_ui_overview_on_one_replica_follow_the_runs_of_the_other(
         # The job: every stored event once, in seq order, with progress between them, ending at `stopped`.
         assert job_events.error is None
         got = job_events.seen()
-        keys = [_event_key(e["id"]) for e in got]
+        keys = [event_key(e["id"]) for e in got]
         assert keys == sorted(keys) and len(keys) == len(set(keys)), f"out of order or twice: {keys}"
         log = cluster.query("select seq, type from events where job_id = %s order by seq", job_id)
         stored = [e for e in got if "." not in e["id"]]

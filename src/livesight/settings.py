@@ -96,6 +96,28 @@ class Settings(BaseSettings):
         "whose process died is resumed by another (replicas on one database) this long after its last renewal.",
     )
 
+    # Where runs are placed (livesight.runs.runner).
+    runner: Literal["local", "ray"] = Field(
+        default="local",
+        description="local: runs in the livesight serve process; ray: on a Ray cluster, one actor per source URL "
+        "(needs livesight[ray], PostgreSQL and LIVESIGHT_SIGNING_SECRET).",
+    )
+    ray_address: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("LIVESIGHT_RAY_ADDRESS", "RAY_ADDRESS"),
+        description="The Ray cluster to join (host:port); unset: a Ray instance local to this process.",
+    )
+    ray_node_ip: str | None = Field(
+        default=None, description="This machine's address in the Ray cluster, when Ray's guess is wrong."
+    )
+    ray_namespace: str = Field(default="livesight", description="Ray namespace of LiveSight's actors.")
+    ray_cpus_per_source: float = Field(
+        default=0.25, gt=0, description="CPUs a source's actor declares, so Ray packs sources onto nodes."
+    )
+    ray_idle_seconds: float = Field(
+        default=30.0, ge=0, description="A source's actor with no run for this long ends, freeing its CPUs."
+    )
+
     def resolved_database_url(self) -> str:
         if self.database_url:
             return self.database_url

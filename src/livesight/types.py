@@ -7,6 +7,7 @@ source → :class:`EncodedPacket` / :class:`Frame` → pipeline → :class:`Samp
 from __future__ import annotations
 
 import enum
+import secrets
 import threading
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -17,6 +18,32 @@ if TYPE_CHECKING:
 
 Severity = Literal["low", "medium", "high"]
 InputMode = Literal["frames", "clip", "hybrid"]
+
+
+def new_id(prefix: str) -> str:
+    """LiveSight's one id generator: a short random id such as ``ses_3f2a…`` (24 hex digits, so collisions are
+    not a practical concern). Job ids alone are UUIDs, as the hosted live-monitor API documents them."""
+    return f"{prefix}_{secrets.token_hex(12)}"
+
+
+class JobStatus(enum.StrEnum):
+    """Lifecycle of a live-monitor / live-digest job (SPEC §3)."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    STOPPED = "stopped"
+    FAILED = "failed"
+
+
+class SessionStatus(enum.StrEnum):
+    """Lifecycle of a livestream session (SPEC §2)."""
+
+    INITIALIZING = "INITIALIZING"
+    ACTIVE = "ACTIVE"
+    ENDING = "ENDING"
+    FINISHED = "FINISHED"
+    FAILED = "FAILED"
 
 
 @dataclass(frozen=True)

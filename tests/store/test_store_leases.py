@@ -9,7 +9,7 @@ from datetime import timedelta
 
 import pytest
 
-from livesight.store import Conflict, EventRecord, InvalidValue, Store, utcnow
+from livesight.store import ClaimScope, Conflict, EventRecord, InvalidValue, Store, utcnow
 from livesight.store.records import NewDelivery
 from livesight.types import Event
 
@@ -60,6 +60,43 @@ async def test_a_dead_worker_s_runs_are_claimable_before_its_lease_ends(store: S
     claimed = await store.claim_jobs("me", LEASE, dead_workers=["dead"])
     assert [j.id for j in claimed] == [theirs]
     assert mine not in {j.id for j in await store.claim_jobs("me", LEASE, dead_workers=["dead"])}
+
+
+async def test_a_scoped_claim_takes_only_its_ids_or_its_source(store: Store) -> None:
+    """A run placed on a worker is claimed by id (its placer's lease counts as dead, and a worker may claim its
+    own); a Ray actor claims only the runs of its source URL."""
+    placed = await _job(store, "placer")
+    other = await _job(store, None)
+    door = await store.create_job("live-monitor", "rtsp://cam/door", "a person?")
+    session = await store.create_session(
+        (await store.create_stream("door", "rtsp://cam/door")).id, "s", "rtsp://cam/door"
+    )
+    ids = ClaimScope(ids=frozenset([placed]))
+    assert await store.claim_jobs("actor", LEASE, scope=ids) == []  # the placer's lease is live
+    [job] = await store.claim_jobs("actor", LEASE, scope=ids, dead_workers=["placer"])
+    assert (job.id, job.worker_id) == (placed, "actor")
+    assert [j.id for j in await store.claim_jobs("actor", LEASE, scope=ids)] == [placed]  # its own: renewed
+
+    by_source = ClaimScope(source_url="rtsp://cam/door")
+    assert [j.id for j in await store.claim_jobs("door-actor", LEASE, scope=by_source)] == [door.id]
+    assert [s.id for s in await store.claim_sessions("door-actor", LEASE, scope=by_source)] == [session.id]
+    assert [j.id for j in await store.claim_jobs("w9", LEASE)] == [other]  # untouched by the scoped claims
+
+
+async def test_unheld_runs_are_the_live_ones_whose_lease_ran_out(store: Store) -> None:
+    held = await _job(store, "w1")
+    unleased = await _job(store, None)
+    ended = await _job(store, None)
+    await store.update_job(ended, status="stopped")
+    await _job(store, None, job_type="watch")
+    session = await store.create_session(
+        (await store.create_stream("door", "rtsp://cam/door")).id, "s", "rtsp://cam/door"
+    )
+    assert [(r.kind, r.run_id) for r in await store.unheld_runs()] == [("job", unleased), ("session", session.id)]
+    later = utcnow() + timedelta(seconds=LEASE + 1)
+    runs = await store.unheld_runs(now=later)
+    assert {r.run_id for r in runs} == {held, unleased, session.id}
+    assert {r.source_url for r in runs} == {"https://cam/live.m3u8", "rtsp://cam/door"}
 
 
 async def test_renewal_keeps_a_lease_and_reports_one_taken_over(store: Store) -> None:

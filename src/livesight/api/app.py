@@ -1,13 +1,13 @@
-"""The FastAPI application: one process runs the API, the engine's runs and the webhook dispatcher."""
+"""The FastAPI application: the API, the webhook dispatcher, and the runner that places runs — in this process
+(the local runner: one command on a laptop) or on a Ray cluster (``LIVESIGHT_RUNNER=ray``)."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
-from typing import Any
 
 from fastapi import FastAPI
 
@@ -15,91 +15,56 @@ from livesight import __version__
 from livesight.api.auth import is_loopback
 from livesight.api.errors import install_error_handlers
 from livesight.api.idempotency import IdempotencyMiddleware
+from livesight.api.state import AppState
 from livesight.delivery.broker import Bus, build_bus
 from livesight.errors import ConfigurationError
-from livesight.judges import Judge, build_judge
 from livesight.metrics import Metrics
 from livesight.netpolicy import NetworkPolicy
-from livesight.pipeline.jobs import JobManager
-from livesight.pipeline.manager import Leases, new_worker_id
 from livesight.pipeline.retention import retention_loop
-from livesight.pipeline.sessions import SessionManager
+from livesight.runs.manager import RunResources, new_worker_id
+from livesight.runs.runner import LocalRunner, Runner, check_runner_settings
+from livesight.runs.services import JobService, SessionService
+from livesight.runs.views import Views
+from livesight.runs.worker import DELIVERIES_TOPIC, Worker
 from livesight.settings import Settings, load_settings
 from livesight.signing import URLSigner
-from livesight.sources.errors import InvalidSourceURL, NotLive, SourceOffline
 from livesight.sources.hub import SourceRegistry
-from livesight.sources.probe import probe
-from livesight.sources.urls import SourceKind, classify, redact
-from livesight.storage import Storage, open_storage
+from livesight.storage import open_storage
 from livesight.store import Store
 
 log = logging.getLogger(__name__)
 
 
-@dataclass
-class AppState:
-    """Process-wide resources, built in the lifespan and closed on shutdown."""
+def _runner(state: AppState) -> Runner:
+    """The runner ``LIVESIGHT_RUNNER`` names; the local one runs a worker sharing this process's resources."""
+    if state.settings.runner == "ray":
+        from livesight.runs.ray_runner import RayRunner
 
-    settings: Settings
-    store: Store
-    registry: SourceRegistry
-    bus: Bus  # live messages of the runs, to SSE and the web UI, across replicas
-    signer: URLSigner
-    metrics: Metrics
-    policy: NetworkPolicy
-    dev_mode: bool
-    storage: Storage  # recordings and evidence frames: the local directory or an S3-compatible store
-    jobs: JobManager = field(init=False)
-    sessions: SessionManager = field(init=False)
-    dispatcher: Any = None
-    _judge: Judge | None = None
+        return RayRunner(state.settings, state.store)
+    resources = RunResources(
+        settings=state.settings,
+        store=state.store,
+        registry=state.registry,
+        bus=state.bus,
+        judge=state.judge,
+        views=state.views,
+        metrics=state.metrics,
+        worker_id=new_worker_id(),  # this process's name in the runs' lease columns
+        wake_deliveries=state.dispatcher.notify,
+        storage=state.storage,
+    )
+    return LocalRunner(Worker(resources))
 
-    def judge(self) -> Judge:
-        """The shared judge; raises ``JudgeNotConfigured`` (503) while none is configured."""
-        if self._judge is None:
-            self._judge = build_judge(self.settings)
-        return self._judge
 
-    async def check_source(self, url: str) -> None:
-        """A source URL from an API client: well-formed, not a local file (unless allowed), and allowed
-        by the network policy."""
-        if classify(url) is SourceKind.FILE and not self.settings.allow_file_sources:
-            raise InvalidSourceURL(
-                "Local files are not accepted as sources over the API.",
-                remediation="Use a stream URL, or set LIVESIGHT_ALLOW_FILE_SOURCES=true on a trusted server.",
-            )
-        try:
-            await self.check_url(url)
-        except OSError as exc:  # the host does not resolve: the stream cannot be reached (not a server error)
-            raise SourceOffline(f"{redact(url)}: the host does not resolve ({exc.strerror or exc}).") from None
-
-    async def probe_source(self, url: str, *, require_live: bool) -> None:
-        """Check ``url`` (:meth:`check_source`), then open it and decode a frame, so that a source that
-        404s, refuses, or is not video is refused at once with its error code (``STREAM_OFFLINE``,
-        ``STREAM_FETCH_FAILED``, ``NOT_LIVESTREAM``…) instead of failing the run minutes later."""
-        await self.check_source(url)
-        result = await asyncio.to_thread(probe, url, self.settings, self.policy)
-        if require_live and not result.is_live:
-            raise NotLive(
-                f"{redact(url)} is not a live stream.", remediation="Use a live URL, or pass skip_validation."
-            )
-
-    async def check_url(self, url: str) -> None:
-        """Refuse user-supplied URLs that point where the operator's network policy forbids."""
-        if "://" in url and not url.lower().startswith("file:"):
-            await self.policy.check_url(url)
-
-    async def webhook_secret(self, owner: str | None) -> str:
-        return str(await self.dispatcher.secret_for(owner))
-
-    async def rotate_webhook_secret(self, owner: str | None) -> str:
-        return str(await self.dispatcher.rotate_secret(owner))
-
-    def public_url(self) -> str:
-        if self.settings.public_url:
-            return self.settings.public_url.rstrip("/")
-        host = self.settings.host if self.settings.host not in ("0.0.0.0", "::") else "127.0.0.1"
-        return f"http://{host}:{self.settings.port}"
+async def _wake_on_deliveries(bus: Bus, wake: Callable[[], None]) -> None:
+    """Workers elsewhere (Ray actors) say on the bus when they queued webhooks: send them now."""
+    subscriber = bus.subscribe(DELIVERIES_TOPIC)
+    try:
+        while True:
+            await subscriber.queue.get()
+            wake()
+    finally:
+        bus.unsubscribe(subscriber)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -112,6 +77,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         store = await Store.open(settings.resolved_database_url())
         bus = build_bus(settings.resolved_database_url())
         try:
+            check_runner_settings(settings, store)
             await bus.start()
             has_keys = bool(await store.list_api_keys())
             if not has_keys and not is_loopback(settings.host):
@@ -122,52 +88,29 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if not has_keys:
                 log.warning("No API keys: development mode, the API is open to this machine only (%s).", settings.host)
             policy = NetworkPolicy.from_settings(settings)
+            metrics = Metrics()
+            signer = URLSigner.from_data_dir(settings.data_dir, settings.signing_secret)
             state = AppState(
                 settings=settings,
                 store=store,
                 registry=SourceRegistry(settings, policy=policy),
                 bus=bus,
-                signer=URLSigner.from_data_dir(settings.data_dir, settings.signing_secret),
-                metrics=Metrics(),
+                signer=signer,
+                metrics=metrics,
                 policy=policy,
                 dev_mode=not has_keys,
                 storage=open_storage(settings),
+                views=Views(settings, signer),
+                dispatcher=WebhookDispatcher(store, settings, metrics=metrics),
             )
-            state.dispatcher = WebhookDispatcher(store, settings, metrics=state.metrics)
-            worker_id = new_worker_id()  # this process's name in the runs' lease columns
-            state.jobs = JobManager(
-                settings=settings,
-                store=store,
-                registry=state.registry,
-                broker=state.bus,
-                judge=state.judge,
-                signer=state.signer,
-                metrics=state.metrics,
-                public_url=state.public_url,
-                dispatcher=state.dispatcher,
-                worker_id=worker_id,
-                storage=state.storage,
-            )
-            state.sessions = SessionManager(
-                settings=settings,
-                store=store,
-                registry=state.registry,
-                broker=state.bus,
-                judge=state.judge,
-                signer=state.signer,
-                metrics=state.metrics,
-                public_url=state.public_url,
-                dispatcher=state.dispatcher,
-                worker_id=worker_id,
-                storage=state.storage,
-            )
-            # Resume the runs no live worker holds (a restart's own, or a dead replica's), then keep the
-            # leases of what runs here, act on stop requests and claim what other replicas leave behind.
-            managers = [state.jobs, state.sessions]
-            leases = Leases(store, managers, worker_id=worker_id, lease_seconds=settings.lease_seconds)
-            await leases.claim()
-            leases.start()
+            state.runner = _runner(state)
+            state.jobs = JobService(settings, store, bus, state.runner, state.judge)
+            state.sessions = SessionService(settings, store, bus, state.runner, state.judge)
+            # Resume (or place) the runs no live worker holds — a restart's own, or a dead replica's — then keep
+            # the leases of what runs here, act on stop requests and claim what other replicas leave behind.
+            await state.runner.start()
             state.dispatcher.start()
+            wake = asyncio.create_task(_wake_on_deliveries(bus, state.dispatcher.notify), name="deliveries:wake")
             retention = asyncio.create_task(
                 retention_loop(
                     state.storage,
@@ -183,10 +126,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await store.close()
             raise
         retention.cancel()
-        leases.drain()  # renew while the runs end, claim nothing more
-        await state.jobs.shutdown()
-        await state.sessions.shutdown()
-        await leases.aclose()
+        state.runner.drain()  # the runs end (each storing its end); nothing more is claimed or placed
+        await state.runner.aclose()
+        wake.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await wake
         await state.dispatcher.aclose()
         state.registry.stop_all()
         if state._judge is not None:

@@ -12,6 +12,7 @@ from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from livesight.api.errors import APIError
+from livesight.api.state import app_state
 from livesight.store.records import ApiKeyRecord
 
 log = logging.getLogger(__name__)
@@ -52,7 +53,7 @@ async def current_key(
     The two security dependencies only document both headers in the OpenAPI schema; the token itself is
     read by :func:`presented_token`, so that either header works and a bearer header wins when both differ.
     """
-    state = request.app.state.ls
+    state = app_state(request)
     token = presented_token(request.headers)
     if token is not None:
         key: ApiKeyRecord | None = await state.store.verify_api_key(token)

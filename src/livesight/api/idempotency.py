@@ -26,6 +26,7 @@ from typing import Any
 
 from livesight.api.auth import presented_token
 from livesight.api.errors import envelope
+from livesight.api.state import AppState
 from livesight.store._idempotency import Claim, StoredResponse
 
 log = logging.getLogger(__name__)
@@ -133,7 +134,7 @@ class IdempotencyMiddleware:
             return
         await self._run(scope, body, receive, send, state, owner, key)
 
-    async def _owner(self, scope: Scope, state: Any) -> tuple[bool, str | None]:
+    async def _owner(self, scope: Scope, state: AppState) -> tuple[bool, str | None]:
         """Whether the request will be let in, and the calling key's id (``None`` in development mode)."""
         headers = {bytes(k).decode("latin-1").lower(): bytes(v).decode("latin-1") for k, v in scope["headers"]}
         token = presented_token(headers)
@@ -143,7 +144,7 @@ class IdempotencyMiddleware:
         return bool(state.dev_mode), None  # as the route decides: development mode lets it in
 
     async def _run(
-        self, scope: Scope, body: bytes, receive: Receive, send: Send, state: Any, owner: str | None, key: str
+        self, scope: Scope, body: bytes, receive: Receive, send: Send, state: AppState, owner: str | None, key: str
     ) -> None:
         status = 0
         media_type: str | None = None

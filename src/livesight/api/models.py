@@ -4,24 +4,16 @@ from __future__ import annotations
 
 from contextvars import ContextVar
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, JsonValue, field_validator
+from pydantic import BaseModel, Field, JsonValue, field_validator
 from pydantic_core import PydanticCustomError
 
+from livesight.runs.specs import DigestSpec, MonitorSpec, NonBlank
 from livesight.settings import Settings
 
 InputModeField = Literal["frames", "clip", "hybrid"]
 
-
-def _not_blank(value: str) -> str:
-    if not value.strip():
-        raise ValueError("must not be blank")
-    return value.strip()
-
-
-NonBlank = Annotated[str, AfterValidator(_not_blank)]
-"""Text that must say something: surrounding spaces go, and only spaces is refused like an empty value."""
 
 _DEFAULT_MIN_INTERVAL: float = Settings.model_fields["min_interval_seconds"].default
 MIN_INTERVAL_SECONDS: ContextVar[float] = ContextVar("min_interval_seconds", default=_DEFAULT_MIN_INTERVAL)
@@ -35,47 +27,10 @@ def _plain_number(value: float) -> int | float:
     return int(value) if float(value).is_integer() else value
 
 
-def _http_url(value: str) -> str:
-    value = value.strip()
-    if not value.lower().startswith(("http://", "https://")) or len(value.split("://", 1)[1]) == 0:
-        raise ValueError("must be an http(s) URL")
-    return value
-
-
-class LiveMonitorRequest(BaseModel):
+class LiveMonitorRequest(MonitorSpec):
     """Start a live monitor job that checks a yes/no condition on a live stream."""
 
-    model_config = ConfigDict(extra="ignore")
-
-    stream_url: NonBlank = Field(min_length=1, max_length=500, description="HLS, RTSP(S) or YouTube/Twitch live URL.")
-    condition: NonBlank = Field(min_length=1, max_length=1000, description="Best phrased as a yes/no question.")
-    webhook_url: str | None = Field(default=None, min_length=1, max_length=2083, description="Webhook mode.")
-    interval_seconds: float = Field(
-        default=10,
-        le=300,
-        json_schema_extra={"minimum": _DEFAULT_MIN_INTERVAL},
-        description="Seconds between checks: from the server's minimum (LIVESIGHT_MIN_INTERVAL_SECONDS, 5 unless "
-        "configured lower) to 300.",
-    )
-    input_mode: InputModeField = Field(default="frames", description="frames, clip or hybrid.")
-    clip_duration_seconds: float = Field(default=3, ge=1, le=10, description="Clip length (clip, hybrid).")
-    monitor_duration_seconds: float | None = Field(default=600, ge=5, description="null: until cancelled.")
-    trigger_cooldown_seconds: float = Field(default=0, ge=0, le=3600)
-    max_triggers: int | None = Field(default=1, ge=1, description="null: unlimited.")
-    enable_prefilter: bool = Field(default=True, description="Skip model calls while the picture is unchanged.")
-    include_frame: bool = Field(default=False, description="Add frame_b64 to watch_triggered webhooks.")
     skip_validation: bool = Field(default=False, description="Do not probe the stream before creating the job.")
-    max_model_calls_per_hour: int | None = Field(
-        default=None,
-        ge=1,
-        description="LiveSight extension: a budget of model calls per hour; past it the interval stretches "
-        "instead of the job failing (null: the server's LIVESIGHT_MAX_MODEL_CALLS_PER_HOUR).",
-    )
-
-    @field_validator("webhook_url")
-    @classmethod
-    def _webhook(cls, value: str | None) -> str | None:
-        return None if value is None else _http_url(value)
 
     @field_validator("interval_seconds")
     @classmethod
@@ -89,24 +44,17 @@ class LiveMonitorRequest(BaseModel):
             )
         return value
 
+    def spec(self) -> MonitorSpec:
+        return MonitorSpec.model_construct(**self.model_dump(include=set(MonitorSpec.model_fields)))
 
-class LiveDigestRequest(BaseModel):
+
+class LiveDigestRequest(DigestSpec):
     """Start a digest job: a summary of each window of the stream."""
 
-    model_config = ConfigDict(extra="ignore")
-
-    stream_url: NonBlank = Field(min_length=1, max_length=500)
-    window_minutes: float = Field(default=5, ge=0.1, le=120, description="Length of each summarised window.")
-    capture_interval_seconds: float = Field(default=30, ge=1, le=600, description="One frame every this many seconds.")
-    include_frames: bool = Field(default=False, description="Add the judged frames (base64) to each summary.")
-    max_windows: int | None = Field(default=None, ge=1, description="Stop after this many summaries (null: never).")
-    webhook_url: str | None = Field(default=None, min_length=1, max_length=2083)
     skip_validation: bool = False
 
-    @field_validator("webhook_url")
-    @classmethod
-    def _webhook(cls, value: str | None) -> str | None:
-        return None if value is None else _http_url(value)
+    def spec(self) -> DigestSpec:
+        return DigestSpec.model_construct(**self.model_dump(include=set(DigestSpec.model_fields)))
 
 
 class JobResponse(BaseModel):

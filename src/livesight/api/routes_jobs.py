@@ -22,7 +22,8 @@ from livesight.api.models import (
     LiveMonitorRequest,
 )
 from livesight.api.sse import job_event_stream, parse_last_event_id
-from livesight.pipeline.jobs import DigestSpec, MonitorSpec, job_config
+from livesight.api.state import AppState, app_state
+from livesight.runs.specs import job_config
 from livesight.settings import Settings
 from livesight.sources.urls import redact
 from livesight.store.records import JobRecord
@@ -32,14 +33,10 @@ router = APIRouter(prefix="/api", tags=["live monitor"])
 ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorEnvelope} for code in (400, 401, 404, 422, 429, 503)}
 
 
-def _state(request: Request) -> Any:
-    return request.app.state.ls
-
-
 async def server_bounds(request: Request) -> None:
     """Bounds that are the server's settings, for the request body's validators (run before the body is
     validated; ``async`` so that it runs in the request's own context)."""
-    MIN_INTERVAL_SECONDS.set(_state(request).settings.min_interval_seconds)
+    MIN_INTERVAL_SECONDS.set(app_state(request).settings.min_interval_seconds)
 
 
 def document_bounds(app: FastAPI, settings: Settings) -> None:
@@ -85,28 +82,14 @@ async def create_monitor(
 ) -> Any:
     """Delivery mode by request shape: ``webhook_url`` → webhooks; else ``Accept: text/event-stream`` → this
     response is an SSE stream; else polling (``GET /api/jobs/{job_id}``)."""
-    state = _state(request)
+    state = app_state(request)
     mode = await _prepare(state, body.stream_url, body.webhook_url, body.skip_validation, accept)
-    spec = MonitorSpec(
-        stream_url=body.stream_url,
-        condition=body.condition,
-        webhook_url=body.webhook_url,
-        interval_seconds=body.interval_seconds,
-        input_mode=body.input_mode,
-        clip_duration_seconds=body.clip_duration_seconds,
-        monitor_duration_seconds=body.monitor_duration_seconds,
-        trigger_cooldown_seconds=body.trigger_cooldown_seconds,
-        max_triggers=body.max_triggers,
-        enable_prefilter=body.enable_prefilter,
-        include_frame=body.include_frame,
-        max_model_calls_per_hour=body.max_model_calls_per_hour,
-    )
-    job = await state.jobs.create(spec, owner, mode)
+    job = await state.jobs.create(body.spec(), owner, mode)
     return _answer(state, request, response, job, mode)
 
 
 async def _prepare(
-    state: Any, stream_url: str, webhook_url: str | None, skip_validation: bool, accept: str | None
+    state: AppState, stream_url: str, webhook_url: str | None, skip_validation: bool, accept: str | None
 ) -> Literal["webhook", "sse", "polling"]:
     """Check the URLs, and pick the delivery mode by request shape. A stream ``POST /api/prepare-stream``
     found live a moment ago is not probed again (the network policy is still applied)."""
@@ -128,7 +111,7 @@ async def _prepare(
     return "webhook" if webhook_url else "sse" if "text/event-stream" in (accept or "") else "polling"
 
 
-def _answer(state: Any, request: Request, response: Response, job: JobRecord, mode: str) -> Any:
+def _answer(state: AppState, request: Request, response: Response, job: JobRecord, mode: str) -> Any:
     # Location names the job; an idempotent retry of an SSE request replays that job's stream from it.
     location = f"/api/jobs/{job.id}"
     if mode == "sse":
@@ -157,17 +140,9 @@ async def create_digest(
     accept: Annotated[str | None, Header()] = None,
 ) -> Any:
     """Periodic ``summary`` events (``summary_generated`` webhooks), one per window of the stream."""
-    state = _state(request)
+    state = app_state(request)
     mode = await _prepare(state, body.stream_url, body.webhook_url, body.skip_validation, accept)
-    spec = DigestSpec(
-        stream_url=body.stream_url,
-        window_minutes=body.window_minutes,
-        capture_interval_seconds=body.capture_interval_seconds,
-        include_frames=body.include_frames,
-        max_windows=body.max_windows,
-        webhook_url=body.webhook_url,
-    )
-    job = await state.jobs.create_digest(spec, owner, mode)
+    job = await state.jobs.create_digest(body.spec(), owner, mode)
     return _answer(state, request, response, job, mode)
 
 
@@ -181,14 +156,14 @@ async def list_jobs(
     offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,
 ) -> JobList:
     """Newest first; each job's ``details`` are its statistics (``GET /api/jobs/{job_id}`` has its config too)."""
-    state = _state(request)
+    state = app_state(request)
     jobs, total = await state.store.list_jobs(owner, status, type, limit, offset)
     items = [_job_response(j, j.stats) for j in jobs]
     return JobList(jobs=items, total=total, limit=limit, offset=offset)
 
 
 async def _own_job(request: Request, job_id: str, owner: str | None) -> JobRecord:
-    job: JobRecord | None = await _state(request).store.get_job(job_id, owner)
+    job: JobRecord | None = await app_state(request).store.get_job(job_id, owner)
     if job is None:
         raise not_found("job", job_id)
     return job
@@ -196,11 +171,11 @@ async def _own_job(request: Request, job_id: str, owner: str | None) -> JobRecor
 
 @router.get("/jobs/{job_id}", response_model=JobDetail, responses=ERRORS, summary="Get a job")
 async def get_job(job_id: str, request: Request, owner: Owner) -> JobDetail:
-    state = _state(request)
+    state = app_state(request)
     job = await _own_job(request, job_id, owner)
     stats = job.stats  # stored by the run as it goes (and with the final status): whichever replica runs it
     events = await state.store.list_events("job", job_id)
-    triggers = [state.jobs.trigger_view(e) for e in events if e.type == "condition"]
+    triggers = [state.views.trigger_view(e) for e in events if e.type == "condition"]
     summaries = [e.data.get("payload", {}) for e in events if e.type == "summary"]
     return JobDetail(
         job_id=job.id,
@@ -221,7 +196,7 @@ async def get_job(job_id: str, request: Request, owner: Owner) -> JobDetail:
 
 @router.delete("/jobs/{job_id}", response_model=CancelResponse, responses=ERRORS, summary="Cancel a job")
 async def cancel_job(job_id: str, request: Request, owner: Owner) -> CancelResponse:
-    state = _state(request)
+    state = app_state(request)
     job = await _own_job(request, job_id, owner)
     # A request in the store, acted on by whichever replica runs the job; answered once the store shows it ended.
     if await state.jobs.cancel(job_id, owner):
@@ -248,12 +223,12 @@ async def job_events(
     or ``error``. Keep-alive comments flow while nothing happens."""
     await _own_job(request, job_id, owner)
     start = after if after is not None else parse_last_event_id(last_event_id)
-    state = _state(request)
+    state = app_state(request)
     return EventSourceResponse(job_event_stream(state, job_id, start, request), headers={"Cache-Control": "no-cache"})
 
 
 async def _signed_file(request: Request, path: str | None, *, media_type: str) -> Response:
-    state = _state(request)
+    state = app_state(request)
     if not state.signer.verify(request.url.path, request.query_params.get("expires"), request.query_params.get("sig")):
         raise APIError(
             "FORBIDDEN", "This link is expired or not valid.", "Fetch the job again for fresh links.", status=403
@@ -274,8 +249,8 @@ async def trigger_frame(
 ) -> Response:
     """Signed link (no bearer needed): the frame the model judged when the trigger fired."""
     events = (
-        await _state(request).store.list_events("job", job_id)
-        if _state(request).signer.verify(request.url.path, expires, sig)
+        await app_state(request).store.list_events("job", job_id)
+        if app_state(request).signer.verify(request.url.path, expires, sig)
         else []
     )
     found = next((e for e in events if e.id == event_id), None)
@@ -293,8 +268,8 @@ async def job_chunk(
 ) -> Response:
     """Signed link (no bearer needed): the recorded chunk a trigger falls in."""
     chunks = (
-        await _state(request).store.list_chunks("job", job_id)
-        if _state(request).signer.verify(request.url.path, expires, sig)
+        await app_state(request).store.list_chunks("job", job_id)
+        if app_state(request).signer.verify(request.url.path, expires, sig)
         else []
     )
     found = next((c for c in chunks if c.chunk_index == chunk_index), None)
@@ -304,13 +279,13 @@ async def job_chunk(
 @router.get("/webhook-secret", summary="This key's webhook signing secret")
 async def webhook_secret(request: Request, owner: Owner) -> JSONResponse:
     """The ``whsec_…`` secret that signs this key's webhooks (Standard Webhooks)."""
-    secret = await _state(request).webhook_secret(owner)
+    secret = await app_state(request).webhook_secret(owner)
     return JSONResponse({"secret": secret})
 
 
 @router.post("/webhook-secret/rotate", summary="Rotate this key's webhook signing secret")
 async def rotate_webhook_secret(request: Request, owner: Owner) -> JSONResponse:
-    secret = await _state(request).rotate_webhook_secret(owner)
+    secret = await app_state(request).rotate_webhook_secret(owner)
     return JSONResponse({"secret": secret})
 
 
@@ -341,7 +316,7 @@ def _delivery_view(d: Any) -> dict[str, Any]:
 @router.get("/jobs/{job_id}/deliveries", responses=ERRORS, summary="A job's webhook deliveries and attempts")
 async def job_deliveries(job_id: str, request: Request, owner: Owner) -> dict[str, Any]:
     await _own_job(request, job_id, owner)
-    deliveries = await _state(request).store.list_deliveries(job_id=job_id)
+    deliveries = await app_state(request).store.list_deliveries(job_id=job_id)
     return {"deliveries": [_delivery_view(d) for d in deliveries]}
 
 
@@ -349,7 +324,7 @@ async def job_deliveries(job_id: str, request: Request, owner: Owner) -> dict[st
 async def resend_delivery(job_id: str, webhook_id: str, request: Request, owner: Owner) -> dict[str, Any]:
     """Queue the delivery again now, with the same ``webhook-id`` and body (a fresh signature)."""
     await _own_job(request, job_id, owner)
-    state = _state(request)
+    state = app_state(request)
     delivery = await state.store.get_delivery(webhook_id)
     if delivery is None or delivery.job_id != job_id:
         raise not_found("delivery", webhook_id)

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import math
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import APIRouter, Header, Query, Request
@@ -14,9 +13,11 @@ from pydantic import AfterValidator, BaseModel, Field, ValidationError
 from livesight.api._stored import stored_present, stored_response
 from livesight.api.auth import Owner
 from livesight.api.errors import APIError, not_found, validation_fields
-from livesight.api.models import ErrorEnvelope, NonBlank
+from livesight.api.models import ErrorEnvelope
 from livesight.api.sse import event_stream, parse_last_event_id
+from livesight.api.state import app_state
 from livesight.delivery.broker import Message
+from livesight.runs.specs import NonBlank
 from livesight.sources.urls import redact
 from livesight.store.records import SessionRecord
 
@@ -144,19 +145,15 @@ async def read_body(request: Request, model: type[M]) -> M:
         ) from None
 
 
-def _state(request: Request) -> Any:
-    return request.app.state.ls
-
-
 async def _own_session(request: Request, session_id: str, owner: str | None) -> SessionRecord:
-    session: SessionRecord | None = await _state(request).store.get_session(session_id, owner)
+    session: SessionRecord | None = await app_state(request).store.get_session(session_id, owner)
     if session is None:
         raise not_found("session", session_id)
     return session
 
 
 async def _payload(request: Request, session: SessionRecord, names: dict[str, str] | None = None) -> SessionPayload:
-    state = _state(request)
+    state = app_state(request)
     created_by = None
     if session.owner is not None:
         names = {} if names is None else names  # key id → name, shared by the sessions of one list
@@ -173,7 +170,7 @@ async def _payload(request: Request, session: SessionRecord, names: dict[str, st
         source_url=redact(session.source_url),
         status=session.status,
         chunk_count=session.chunk_count,
-        events=[state.sessions.event_view(e) for e in events],
+        events=[state.views.event_view(e) for e in events],
         chunks=[
             {
                 "chunk_id": c.id,
@@ -208,7 +205,7 @@ async def start_session(request: Request, response: Response, owner: Owner) -> S
     reuses a parent stream; without it one is created. The source is opened first, so one that cannot be
     read is refused at once (``STREAM_OFFLINE``, ``STREAM_FETCH_FAILED``…) unless ``skip_validation``."""
     body = await read_body(request, StartSessionRequest)
-    state = _state(request)
+    state = app_state(request)
     if body.skip_validation:
         await state.check_source(body.source_url)
     else:
@@ -242,7 +239,7 @@ async def end_session(request: Request, owner: Owner) -> EndSessionResponse:
     session = await _own_session(request, body.session_id, owner)
     if session.stream_id != body.stream_id:
         raise not_found("session", body.session_id)
-    return EndSessionResponse(status=await _state(request).sessions.end(session))
+    return EndSessionResponse(status=await app_state(request).sessions.end(session))
 
 
 @router.get(
@@ -275,7 +272,7 @@ async def list_sessions(
     if scope in ("all", "active", "ended") and status is None:
         status = scope  # the value this route took as ``scope`` before
     statuses = {"active": ("INITIALIZING", "ACTIVE", "ENDING"), "ended": ("FINISHED", "FAILED")}.get(status or "all")
-    sessions = await _state(request).store.list_sessions(owner, status=statuses)
+    sessions = await app_state(request).store.list_sessions(owner, status=statuses)
     names: dict[str, str] = {}
     return SessionList(sessions=[await _payload(request, s, names) for s in sessions])
 
@@ -289,7 +286,7 @@ async def list_sessions(
 )
 async def attach_stream(request: Request, owner: Owner) -> OkResponse:
     body = await read_body(request, AttachStreamRequest)
-    state = _state(request)
+    state = app_state(request)
     await state.check_source(body.source_url)
     existing = await state.store.get_stream(body.stream_id, owner)
     if existing is None:
@@ -309,15 +306,15 @@ async def signed_manifest(session_id: str, request: Request, owner: Owner) -> Si
     """A short-lived URL (``LIVESIGHT_MANIFEST_TTL_SECONDS``, default 10 min) to an HLS playlist of the
     recorded chunks; live and growing while the session runs, VOD with ``#EXT-X-ENDLIST`` once ended."""
     await _own_session(request, session_id, owner)
-    state = _state(request)
-    url, expires = state.sessions.signed(
+    state = app_state(request)
+    url, expires = state.views.signed(
         f"/api/live/session/{session_id}/playlist.m3u8", state.settings.manifest_ttl_seconds
     )
     return SignedManifestResponse(url=url, expires_at=datetime.fromtimestamp(expires, UTC), method="GET")
 
 
 def _verify(request: Request) -> tuple[int, str]:
-    state = _state(request)
+    state = app_state(request)
     expires, sig = request.query_params.get("expires"), request.query_params.get("sig")
     if not state.signer.verify(request.url.path, expires, sig):
         raise APIError("FORBIDDEN", "This link is expired or not valid.", "Ask for a new signed manifest.", status=403)
@@ -337,7 +334,7 @@ async def playlist(
     sig: Annotated[str | None, Query()] = None,
 ) -> Response:
     expires_at, _ = _verify(request)
-    state = _state(request)
+    state = app_state(request)
     session = await state.store.get_session(session_id)
     if session is None:
         raise not_found("session", session_id)
@@ -345,29 +342,9 @@ async def playlist(
     present = await stored_present(state.storage, [c.path or "" for c in listed])
     chunks = [c for c, ok in zip(listed, present, strict=True) if ok]  # retention may have removed some
     ended = session.status in ("FINISHED", "FAILED")
-    lines = [
-        "#EXTM3U",
-        "#EXT-X-VERSION:3",
-        f"#EXT-X-TARGETDURATION:{max([math.ceil(c.end_time - c.start_time) for c in chunks] or [1])}",
-        "#EXT-X-MEDIA-SEQUENCE:0",
-        f"#EXT-X-PLAYLIST-TYPE:{'VOD' if ended else 'EVENT'}",
-        "#EXT-X-INDEPENDENT-SEGMENTS",
-    ]
     origin = session.started_at or session.created_at
-    for chunk in chunks:
-        if chunk.discontinuity:
-            lines.append("#EXT-X-DISCONTINUITY")
-        when = origin + timedelta(seconds=chunk.start_time)
-        lines.append(f"#EXT-X-PROGRAM-DATE-TIME:{when.isoformat(timespec='milliseconds').replace('+00:00', 'Z')}")
-        lines.append(f"#EXTINF:{chunk.end_time - chunk.start_time:.3f},")
-        path = f"/api/live/session/{session_id}/chunks/{chunk.chunk_index}.ts"
-        # Segments expire with the playlist that lists them.
-        lines.append(f"{path}?expires={expires_at}&sig={state.signer.signature(path, expires_at)}")
-    if ended:
-        lines.append("#EXT-X-ENDLIST")
-    return Response(
-        "\n".join(lines) + "\n", media_type="application/vnd.apple.mpegurl", headers={"Cache-Control": "no-cache"}
-    )
+    text = state.views.playlist("session", session_id, chunks, ended=ended, expires=expires_at, origin=origin)
+    return Response(text, media_type="application/vnd.apple.mpegurl", headers={"Cache-Control": "no-cache"})
 
 
 @router.get(
@@ -384,7 +361,7 @@ async def chunk_file(
     sig: Annotated[str | None, Query()] = None,
 ) -> Response:
     _verify(request)
-    state = _state(request)
+    state = app_state(request)
     chunks = await state.store.list_chunks("session", session_id)
     found = next((c for c in chunks if c.chunk_index == chunk_index and c.path), None)
     served = await stored_response(state.storage, found.path if found else None, media_type="video/mp2t")
@@ -407,7 +384,7 @@ async def thumbnail(
     sig: Annotated[str | None, Query()] = None,
 ) -> Response:
     _verify(request)
-    state = _state(request)
+    state = app_state(request)
     events = await state.store.list_events("session", session_id)
     found = next((e for e in events if e.id == event_id), None)
     path = found.data.get("frame_path") if found is not None else None
@@ -434,7 +411,7 @@ async def session_events(
     session = await _own_session(request, session_id, owner)
     if session.stream_id != stream_id:
         raise not_found("session", session_id)
-    state = _state(request)
+    state = app_state(request)
     start = after if after is not None else parse_last_event_id(last_event_id)
 
     async def ended() -> Message | None:
@@ -445,6 +422,6 @@ async def session_events(
         return None
 
     stream = event_stream(
-        state, "session", session_id, start, request, to_message=state.sessions.message_for, final=ended
+        state, "session", session_id, start, request, to_message=state.views.session_message, final=ended
     )
     return EventSourceResponse(stream, headers={"Cache-Control": "no-cache"})

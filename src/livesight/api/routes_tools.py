@@ -30,6 +30,7 @@ from livesight.api.models import (
     ValidateRequest,
     ValidateResponse,
 )
+from livesight.api.state import app_state
 from livesight.pipeline.once import check_once
 from livesight.sources.errors import InvalidSourceURL, NotLive, SourceError
 from livesight.sources.probe import ProbeResult, probe
@@ -57,7 +58,7 @@ class KeyInfo(BaseModel):
 @router.post("/keys/verify", response_model=KeyInfo, responses=ERRORS, summary="Check the calling API key")
 async def verify_key(request: Request, key: Caller) -> KeyInfo:
     """Answers who the key sent (``Authorization: Bearer`` or ``X-API-Key``) is; 401 for a bad key."""
-    dev = bool(request.app.state.ls.dev_mode)
+    dev = bool(app_state(request).dev_mode)
     if key is None:
         return KeyInfo(
             user_id="local", key_id=None, name=None, org_id=None, scopes=SCOPES, token_prefix=None, dev_mode=dev
@@ -80,7 +81,7 @@ SCOPES = ["jobs:read", "jobs:write", "sessions:read", "sessions:write", "streams
 @router.post("/check-once", response_model=CheckOnceResponse, responses=ERRORS, summary="Check a condition once")
 async def check_once_route(body: CheckOnceRequest, request: Request, owner: Owner) -> CheckOnceResponse:
     """Judge the condition on the stream's newest frame (or clip), synchronously, without a job."""
-    state = request.app.state.ls
+    state = app_state(request)
     await state.check_source(body.stream_url)
     if state.jobs.probes.recent(body.stream_url) is None:  # POST /api/prepare-stream spares this probe
         await asyncio.to_thread(probe, body.stream_url, state.settings, state.policy)
@@ -109,7 +110,7 @@ async def validate_stream(body: ValidateRequest, request: Request, owner: Owner)
     """Reachable? Live? Codec, size and frame rate. A source that cannot be read answers ``is_live: false``
     with an ``error_hint`` rather than an error, so the caller can show why (a malformed URL, or one the
     network policy refuses, is an error: ``INVALID_URL``, ``URL_NOT_ALLOWED``)."""
-    state = request.app.state.ls
+    state = app_state(request)
     try:
         await state.check_source(body.stream_url)  # a host that does not resolve: SourceOffline, answered below
         result = await asyncio.to_thread(probe, body.stream_url, state.settings, state.policy)
@@ -147,7 +148,7 @@ async def prepare_stream(
     minute, so a job or check-once on it that follows starts without probing again; answers how to embed a
     preview. A URL that is refused, unreachable or not live answers the same error as ``POST
     /api/live-monitor`` would."""
-    state = request.app.state.ls
+    state = app_state(request)
     await state.check_source(url)
     started = time.monotonic()
     result = await asyncio.to_thread(probe, url, state.settings, state.policy)
@@ -196,7 +197,7 @@ def _decode_image(frame_b64: str) -> Image.Image:
 
 @router.post("/analyze-frame", response_model=AnalyzeFrameResponse, responses=ERRORS, summary="Ask about one image")
 async def analyze_frame(body: AnalyzeFrameRequest, request: Request, owner: Owner) -> AnalyzeFrameResponse:
-    state = request.app.state.ls
+    state = app_state(request)
     image = await asyncio.to_thread(_decode_image, body.frame_b64)
 
     def to_jpeg() -> JudgeImage:
@@ -220,14 +221,14 @@ health_router = APIRouter(tags=["operations"])
 @health_router.get("/healthz", summary="Liveness and database check")
 @health_router.get("/api/healthz", include_in_schema=False)
 async def healthz(request: Request) -> dict[str, Any]:
-    state = request.app.state.ls
+    state = app_state(request)
     await state.store.ping()
-    return {"status": "ok", "jobs_running": state.jobs.running(), "sources": len(state.registry)}
+    return {"status": "ok", "jobs_running": state.runner.jobs_running(), "sources": len(state.registry)}
 
 
 @health_router.get("/metrics", response_class=PlainTextResponse, summary="Prometheus metrics")
 @health_router.get("/api/metrics", response_class=PlainTextResponse, include_in_schema=False)
 async def metrics(request: Request) -> PlainTextResponse:
-    state = request.app.state.ls
-    state.metrics.jobs_running.set(state.jobs.running())
+    state = app_state(request)
+    state.metrics.jobs_running.set(state.runner.jobs_running())
     return PlainTextResponse(generate_latest(state.metrics.registry), media_type=CONTENT_TYPE_LATEST)

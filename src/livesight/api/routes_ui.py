@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import math
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -33,8 +32,8 @@ from fastapi.staticfiles import StaticFiles
 from livesight.api._stored import stored_present
 from livesight.api.auth import Owner
 from livesight.api.errors import APIError, not_found
+from livesight.api.state import AppState, app_state
 from livesight.delivery.broker import ANY, RESYNC, Message
-from livesight.pipeline.runner import Run
 from livesight.sources.urls import redact
 from livesight.storage import Storage
 from livesight.store.records import (
@@ -142,7 +141,7 @@ async def favicon() -> FileResponse:
 @router.get("/whoami", summary="Check an API key (the UI's login)")
 async def whoami(request: Request, owner: Owner) -> dict[str, Any]:
     """``dev_mode`` is true when the server has no keys (then no key is needed); ``key_name`` names the key."""
-    state = _state(request)
+    state = app_state(request)
     name = None
     if owner is not None:
         key = await state.store.get_api_key(owner)
@@ -153,25 +152,19 @@ async def whoami(request: Request, owner: Owner) -> dict[str, Any]:
 # -- the overview ----------------------------------------------------------------------------------
 
 
-def _state(request: Request) -> Any:
-    return request.app.state.ls
-
-
-def _health(run: Run | None) -> dict[str, Any] | None:
-    health = run.health if run is not None else None
-    if health is None:
+def _health(stats: dict[str, Any]) -> dict[str, Any] | None:
+    """A live run's source as its worker last stored it (the run may be on another replica, or on Ray)."""
+    source = stats.get("source")
+    if not isinstance(source, dict):
         return None
-    age = health.last_frame_age()
-    return {
-        "state": health.state.value,
-        "reconnects": health.reconnects,
-        "last_frame_age_seconds": None if age is None else round(age, 1),
-        "error": health.error,
-    }
+    age = source.get("last_frame_age_seconds")
+    return {**source, "last_frame_age_seconds": None if age is None else round(float(age), 1)}
 
 
-async def _session_view(state: Any, session: SessionRecord, ended_cache: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    run = state.sessions.run_of(session.id)
+async def _session_view(
+    state: AppState, session: SessionRecord, ended_cache: dict[str, dict[str, Any]]
+) -> dict[str, Any]:
+    """A session's card, from the store alone: its stored stats while it runs, its chunks once it ended."""
     view: dict[str, Any] = {
         "kind": "session",
         "session_id": session.id,
@@ -183,16 +176,15 @@ async def _session_view(state: Any, session: SessionRecord, ended_cache: dict[st
         "created_at": session.created_at.isoformat(),
         "started_at": (session.started_at or session.created_at).isoformat(),
     }
-    if run is not None:
-        stats = run.stats
-        # Events as stored (what the session's event list shows), not the run's count, which is ahead
-        # of the store while a batch of events is being written.
+    stats = session.stats or {}
+    if session.status in _LIVE_SESSIONS and stats:
+        # Events as stored (what the session's event list shows).
         counters = {
-            "chunks": stats.chunks_recorded,
-            "checks": stats.chunks_analysed,
+            "chunks": stats.get("chunks_recorded", 0),
+            "checks": stats.get("chunks_analysed", 0),
             "triggers": session.last_event_seq,
         }
-        view.update(counters=counters, session_time=round(stats.session_time, 1), health=_health(run))
+        view.update(counters=counters, session_time=round(stats.get("session_time", 0.0), 1), health=_health(stats))
         return view
     cached = ended_cache.get(session.id) if session.status not in _LIVE_SESSIONS else None
     if cached is None:
@@ -211,9 +203,8 @@ async def _session_view(state: Any, session: SessionRecord, ended_cache: dict[st
     return view
 
 
-def _job_view(state: Any, job: JobRecord) -> dict[str, Any]:
-    # "checks" counts every check point, also those the change gate answered without a model call.
-    run = state.jobs.run_of(job.id)
+def _job_view(state: AppState, job: JobRecord) -> dict[str, Any]:
+    """A job's card, from its stored stats (written by whichever worker runs it)."""
     stats = job.stats or {}
     view: dict[str, Any] = {
         "kind": "job",
@@ -227,20 +218,14 @@ def _job_view(state: Any, job: JobRecord) -> dict[str, Any]:
         "started_at": (job.started_at or job.created_at).isoformat(),
         "error": stats.get("error"),
     }
-    if run is not None:
-        counters = {
-            "chunks": run.stats.chunks_recorded,
-            "checks": run.stats.checks_performed + run.stats.frames_skipped + run.stats.chunks_analysed,
-            "triggers": run.stats.triggers_fired,
-        }
-        view.update(counters=counters, session_time=round(run.stats.session_time, 1), health=_health(run))
-    else:
-        counters = {
-            "chunks": stats.get("chunks_recorded", 0),
-            "checks": sum(stats.get(k, 0) for k in ("checks_performed", "frames_skipped", "chunks_analysed")),
-            "triggers": stats.get("triggers_fired", 0),
-        }
-        view.update(counters=counters, session_time=stats.get("session_time", 0.0), health=None)
+    # "checks" counts every check point, also those the change gate answered without a model call.
+    counters = {
+        "chunks": stats.get("chunks_recorded", 0),
+        "checks": sum(stats.get(k, 0) for k in ("checks_performed", "frames_skipped", "chunks_analysed")),
+        "triggers": stats.get("triggers_fired", 0),
+    }
+    live = job.status in _LIVE_JOBS
+    view.update(counters=counters, session_time=stats.get("session_time", 0.0), health=_health(stats) if live else None)
     return view
 
 
@@ -251,7 +236,7 @@ def _recent(items: list[Any], live: set[str]) -> list[Any]:
     return [i for i in items if i.status in live or id(i) in keep]
 
 
-def _thumbnail_link(state: Any, kind: OwnerKind, run_id: str, event_id: str) -> str:
+def _thumbnail_link(state: AppState, kind: OwnerKind, run_id: str, event_id: str) -> str:
     """A signed link to a run's event frame whose expiry moves in steps, so snapshots of an unchanged
     overview stay byte-equal (and the browser keeps its cached image)."""
     if kind == "session":
@@ -262,7 +247,9 @@ def _thumbnail_link(state: Any, kind: OwnerKind, run_id: str, event_id: str) -> 
     return f"{state.public_url()}{path}?expires={expires}&sig={state.signer.signature(path, expires)}"
 
 
-async def _thumbnail(state: Any, runs: list[dict[str, Any]], cache: dict[str, dict[str, Any]]) -> dict[str, Any] | None:
+async def _thumbnail(
+    state: AppState, runs: list[dict[str, Any]], cache: dict[str, dict[str, Any]]
+) -> dict[str, Any] | None:
     """The newest saved event frame of a stream's runs (newest run first): no decoding, only a link to
     the frame the pipeline kept as the event's evidence. Ended runs' answers are cached."""
     for run in sorted(runs, key=lambda r: r["created_at"], reverse=True):
@@ -281,7 +268,7 @@ async def _thumbnail(state: Any, runs: list[dict[str, Any]], cache: dict[str, di
 
 
 async def build_overview(
-    state: Any, owner: str | None, ended_cache: dict[str, dict[str, Any]] | None = None, *, archived: bool = False
+    state: AppState, owner: str | None, ended_cache: dict[str, dict[str, Any]] | None = None, *, archived: bool = False
 ) -> dict[str, Any]:
     """One group per source URL: its streams' sessions and the monitor jobs watching that URL (jobs on
     a URL no stream has are grouped by that URL), with the newest event frame as its thumbnail.
@@ -345,7 +332,7 @@ def _iso(when: datetime | None) -> str | None:
 
 
 async def _one_run(
-    state: Any, owner: str | None, session_id: str | None, job_id: str | None, cache: dict[str, dict[str, Any]]
+    state: AppState, owner: str | None, session_id: str | None, job_id: str | None, cache: dict[str, dict[str, Any]]
 ) -> dict[str, Any]:
     if session_id is not None:
         session = await state.store.get_session(session_id, owner)
@@ -364,7 +351,7 @@ Archived = Annotated[bool, Query(description="Also list the runs archived from t
 
 @router.get("/overview", summary="Streams, sessions and jobs with counters and source health")
 async def overview(request: Request, owner: Owner, archived: Archived = False) -> dict[str, Any]:
-    return await build_overview(_state(request), owner, archived=archived)
+    return await build_overview(app_state(request), owner, archived=archived)
 
 
 def _live_ids(snapshot: dict[str, Any]) -> set[str]:
@@ -375,7 +362,7 @@ def _live_ids(snapshot: dict[str, Any]) -> set[str]:
 
 
 async def _overview_stream(
-    state: Any, owner: str | None, request: Request, session_id: str | None, job_id: str | None, archived: bool
+    state: AppState, owner: str | None, request: Request, session_id: str | None, job_id: str | None, archived: bool
 ) -> AsyncIterator[bytes]:
     """A ``snapshot`` event whenever the overview (or the one run asked for) changes.
 
@@ -454,7 +441,7 @@ async def overview_stream(
 ) -> EventSourceResponse:
     """SSE: ``snapshot`` events of ``GET /api/ui/overview``, or of one run (``{"run": …}``) when
     ``session_id`` or ``job_id`` is given. Not in the schema: it never ends (fuzzers would hang on it)."""
-    state = _state(request)
+    state = app_state(request)
     cache: dict[str, dict[str, Any]] = {}
     if session_id or job_id:
         await _one_run(state, owner, session_id, job_id, cache)  # 404 before the stream starts
@@ -468,11 +455,11 @@ async def overview_stream(
 @router.post("/jobs/{job_id}/signed-manifest", summary="A signed HLS playlist of a job's recording")
 async def job_signed_manifest(job_id: str, request: Request, owner: Owner) -> dict[str, Any]:
     """Like ``POST /api/live/session/{id}/signed-manifest``, for a live-monitor job's recorded chunks."""
-    state = _state(request)
+    state = app_state(request)
     if await state.store.get_job(job_id, owner) is None:
         raise not_found("job", job_id)
-    path, expires = state.signer.sign(f"/api/ui/jobs/{job_id}/playlist.m3u8", state.settings.manifest_ttl_seconds)
-    return {"url": state.public_url() + path, "expires_at": datetime.fromtimestamp(expires, UTC), "method": "GET"}
+    url, expires = state.views.signed(f"/api/ui/jobs/{job_id}/playlist.m3u8", state.settings.manifest_ttl_seconds)
+    return {"url": url, "expires_at": datetime.fromtimestamp(expires, UTC), "method": "GET"}
 
 
 @router.get(
@@ -487,7 +474,7 @@ async def job_playlist(
     expires: Annotated[int | None, Query()] = None,
     sig: Annotated[str | None, Query()] = None,
 ) -> Response:
-    state = _state(request)
+    state = app_state(request)
     if not state.signer.verify(request.url.path, expires, sig):
         raise APIError("FORBIDDEN", "This link is expired or not valid.", "Ask for a new signed manifest.", status=403)
     job = await state.store.get_job(job_id)
@@ -496,26 +483,8 @@ async def job_playlist(
     listed = [c for c in await state.store.list_chunks("job", job_id) if c.path]
     present = await stored_present(state.storage, [c.path or "" for c in listed])
     chunks = [c for c, ok in zip(listed, present, strict=True) if ok]
-    ended = job.status not in _LIVE_JOBS
-    lines = [
-        "#EXTM3U",
-        "#EXT-X-VERSION:3",
-        f"#EXT-X-TARGETDURATION:{max([math.ceil(c.duration) for c in chunks] or [1])}",
-        "#EXT-X-MEDIA-SEQUENCE:0",
-        f"#EXT-X-PLAYLIST-TYPE:{'VOD' if ended else 'EVENT'}",
-        "#EXT-X-INDEPENDENT-SEGMENTS",
-    ]
-    for chunk in chunks:
-        if chunk.discontinuity:
-            lines.append("#EXT-X-DISCONTINUITY")
-        lines.append(f"#EXTINF:{chunk.duration:.3f},")
-        path = f"/api/jobs/{job_id}/chunks/{chunk.chunk_index}.ts"
-        lines.append(f"{path}?expires={expires}&sig={state.signer.signature(path, int(expires or 0))}")
-    if ended:
-        lines.append("#EXT-X-ENDLIST")
-    return Response(
-        "\n".join(lines) + "\n", media_type="application/vnd.apple.mpegurl", headers={"Cache-Control": "no-cache"}
-    )
+    text = state.views.playlist("job", job_id, chunks, ended=job.status not in _LIVE_JOBS, expires=int(expires or 0))
+    return Response(text, media_type="application/vnd.apple.mpegurl", headers={"Cache-Control": "no-cache"})
 
 
 # -- the run pages' charts --------------------------------------------------------------------------
@@ -532,7 +501,7 @@ async def job_checks(job_id: str, request: Request, owner: Owner) -> dict[str, A
     """The newest ``MAX_CHECKS`` checks (``stream_time``, ``triggered`` yes/no/null, ``confidence``,
     ``reused``: the change gate answered, ``failed``), oldest first; ``total`` counts them all. With the
     job's gaps (the source delivered nothing) and ``started_at``, where its session time 0 is on the clock."""
-    state = _state(request)
+    state = app_state(request)
     job = await state.store.get_job(job_id, owner)
     if job is None:
         raise not_found("job", job_id)
@@ -559,7 +528,7 @@ async def job_checks(job_id: str, request: Request, owner: Owner) -> dict[str, A
 async def session_chunks(session_id: str, request: Request, owner: Owner) -> dict[str, Any]:
     """Each chunk's span, review status (``analysed``, ``recorded``: not reviewed, ``failed``) and event
     count; the session's gaps; each event's end (appearances grow while they last); and ``started_at``."""
-    state = _state(request)
+    state = app_state(request)
     session = await state.store.get_session(session_id, owner)
     if session is None:
         raise not_found("session", session_id)
@@ -586,19 +555,19 @@ async def session_chunks(session_id: str, request: Request, owner: Owner) -> dic
 # -- archiving and deleting ended runs ---------------------------------------------------------------
 
 
-async def _ended_run(state: Any, kind: OwnerKind, run_id: str, owner: str | None, doing: str) -> None:
+async def _ended_run(state: AppState, kind: OwnerKind, run_id: str, owner: str | None, doing: str) -> None:
     """404 for a run this key cannot see; 409 for one still running (here or, by its status, elsewhere)."""
     if kind == "session":
         session = await state.store.get_session(run_id, owner)
         if session is None:
             raise not_found("session", run_id)
-        live = session.status in _LIVE_SESSIONS or state.sessions.run_of(run_id) is not None
+        live = session.status in _LIVE_SESSIONS
         stop = "End the session first (POST /api/live/end-session)."
     else:
         job = await state.store.get_job(run_id, owner)
         if job is None:
             raise not_found("job", run_id)
-        live = job.status in _LIVE_JOBS or state.jobs.run_of(run_id) is not None
+        live = job.status in _LIVE_JOBS
         stop = f"Cancel the job first (DELETE /api/jobs/{run_id})."
     if live:
         raise APIError("RUN_STILL_RUNNING", f"This {kind} is still running: it cannot be {doing}.", stop, status=409)
@@ -611,14 +580,14 @@ def _remove_recording(storage: Storage, run_id: str, paths: list[str]) -> None:
 
 
 async def _archive(request: Request, owner: str | None, kind: OwnerKind, run_id: str) -> dict[str, Any]:
-    state = _state(request)
+    state = app_state(request)
     await _ended_run(state, kind, run_id, owner, "archived")
     when = await state.store.archive_run(kind, run_id)
     return {"kind": kind, "id": run_id, "archived_at": when.isoformat()}
 
 
 async def _unarchive(request: Request, owner: str | None, kind: OwnerKind, run_id: str) -> dict[str, Any]:
-    state = _state(request)
+    state = app_state(request)
     found = await (state.store.get_session if kind == "session" else state.store.get_job)(run_id, owner)
     if found is None:
         raise not_found(kind, run_id)
@@ -627,7 +596,7 @@ async def _unarchive(request: Request, owner: str | None, kind: OwnerKind, run_i
 
 
 async def _delete(request: Request, owner: str | None, kind: OwnerKind, run_id: str) -> dict[str, Any]:
-    state = _state(request)
+    state = app_state(request)
     await _ended_run(state, kind, run_id, owner, "deleted")
     paths = [c.path for c in await state.store.list_chunks(kind, run_id) if c.path]
     await state.store.delete_run(kind, run_id)

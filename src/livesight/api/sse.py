@@ -18,7 +18,9 @@ from typing import Any
 from fastapi import Request
 from fastapi.sse import format_sse_event
 
+from livesight.api.state import AppState
 from livesight.delivery.broker import Message
+from livesight.store.records import OwnerKind
 
 KEEPALIVE = b": keep-alive\n\n"
 
@@ -36,8 +38,8 @@ def encode(message: Message, event_id: str) -> bytes:
 
 
 async def event_stream(
-    state: Any,
-    kind: str,
+    state: AppState,
+    kind: OwnerKind,
     owner_id: str,
     after_seq: int,
     request: Request | None,
@@ -106,7 +108,7 @@ async def event_stream(
         state.metrics.sse_clients.dec()
 
 
-def job_event_stream(state: Any, job_id: str, after_seq: int, request: Request | None) -> AsyncIterator[bytes]:
+def job_event_stream(state: AppState, job_id: str, after_seq: int, request: Request | None) -> AsyncIterator[bytes]:
     """Events of ``job_id`` after ``after_seq``, until a terminal event (``stopped``/``error``)."""
 
     async def ended() -> Message | None:
@@ -117,4 +119,4 @@ def job_event_stream(state: Any, job_id: str, after_seq: int, request: Request |
             return Message("error" if job.status == "failed" else "stopped", data, terminal=True)
         return None
 
-    return event_stream(state, "job", job_id, after_seq, request, to_message=state.jobs.message_for, final=ended)
+    return event_stream(state, "job", job_id, after_seq, request, to_message=state.views.job_message, final=ended)

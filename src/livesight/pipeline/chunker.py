@@ -10,8 +10,7 @@ from typing import cast
 
 import av
 
-from livesight.rules.events import new_id
-from livesight.types import Chunk, ChunkStatus, EncodedPacket, StreamInfo
+from livesight.types import Chunk, ChunkStatus, EncodedPacket, StreamInfo, new_id
 
 log = logging.getLogger(__name__)
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from livesight.rules.events import format_clock, make_event, new_id
-from livesight.rules.outcome import JobStatus, SessionStatus, StopReason, job_status_for, session_status_for
+from livesight.rules.events import format_clock, make_event
+from livesight.rules.outcome import StopReason, job_status_for, session_status_for
 from livesight.rules.trigger import Decision, TriggerRule, TriggerState
+from livesight.types import JobStatus, SessionStatus, new_id
 
 __all__ = [
     "Decision",

@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-import secrets
 from dataclasses import replace
 from datetime import UTC, datetime
 
-from livesight.types import Event, Severity
-
-
-def new_id(prefix: str) -> str:
-    return f"{prefix}_{secrets.token_hex(8)}"
+from livesight.types import Event, Severity, new_id
 
 
 def format_clock(seconds: float) -> str:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import enum
 
+from livesight.types import JobStatus, SessionStatus
+
 
 class StopReason(enum.StrEnum):
     CONDITION_TRIGGERED = "condition_triggered"
@@ -15,22 +17,6 @@ class StopReason(enum.StrEnum):
     SOURCE_FAILED = "source_failed"
     JUDGE_FAILED = "judge_failed"
     INTERNAL_ERROR = "internal_error"
-
-
-class JobStatus(enum.StrEnum):
-    PENDING = "pending"
-    RUNNING = "running"
-    COMPLETED = "completed"
-    STOPPED = "stopped"
-    FAILED = "failed"
-
-
-class SessionStatus(enum.StrEnum):
-    INITIALIZING = "INITIALIZING"
-    ACTIVE = "ACTIVE"
-    ENDING = "ENDING"
-    FINISHED = "FINISHED"
-    FAILED = "FAILED"
 
 
 _FAILURES = {StopReason.SOURCE_FAILED, StopReason.JUDGE_FAILED, StopReason.INTERNAL_ERROR}

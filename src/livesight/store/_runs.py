@@ -19,6 +19,7 @@ from livesight.store.models import JobRow, SessionRow, StreamRow
 from livesight.store.records import (
     LIVE_JOB_STATUSES,
     LIVE_SESSION_STATUSES,
+    ClaimScope,
     DeliveryMode,
     EventRecord,
     JobRecord,
@@ -28,6 +29,7 @@ from livesight.store.records import (
     SessionRecord,
     SessionStatus,
     StreamRecord,
+    UnheldRun,
     new_id,
     utcnow,
 )
@@ -452,10 +454,18 @@ class RunsMixin(StoreBase):
     # future; the worker renews its leases, and any worker may claim a live run whose lease ran out.
 
     async def claim_jobs(
-        self, worker_id: str, lease_seconds: float, *, now: datetime | None = None, dead_workers: Iterable[str] = ()
+        self,
+        worker_id: str,
+        lease_seconds: float,
+        *,
+        now: datetime | None = None,
+        dead_workers: Iterable[str] = (),
+        scope: ClaimScope | None = None,
     ) -> list[JobRecord]:
         """Lease to ``worker_id`` every live job whose lease has run out (or that has none, or whose worker is
         one of ``dead_workers``), oldest first; ``livesight watch`` jobs belong to their own process.
+        ``scope`` narrows the claim to some ids (which may already be ``worker_id``'s own: a run placed on
+        it) or to one source URL (a Ray actor runs the runs of one source).
 
         Concurrent claimers never get the same job: on PostgreSQL the candidates are locked with
         ``FOR UPDATE SKIP LOCKED``, on SQLite the write transaction is exclusive; the UPDATE re-checks either way.
@@ -464,19 +474,50 @@ class RunsMixin(StoreBase):
         claimable = and_(
             JobRow.status.in_(sorted(LIVE_JOB_STATUSES)),
             JobRow.job_type != JobType.WATCH.value,
-            _expired(JobRow, now, dead_workers),
+            *_scoped(JobRow, JobRow.stream_url, now, worker_id, dead_workers, scope),
         )
         rows = await self._claim(JobRow, claimable, worker_id, now, lease_seconds)
         return [job_record(r) for r in rows]
 
     async def claim_sessions(
-        self, worker_id: str, lease_seconds: float, *, now: datetime | None = None, dead_workers: Iterable[str] = ()
+        self,
+        worker_id: str,
+        lease_seconds: float,
+        *,
+        now: datetime | None = None,
+        dead_workers: Iterable[str] = (),
+        scope: ClaimScope | None = None,
     ) -> list[SessionRecord]:
         """As :meth:`claim_jobs`, for sessions (INITIALIZING, ACTIVE or ENDING)."""
         now = aware(now, "now") or utcnow()
-        claimable = and_(SessionRow.status.in_(sorted(LIVE_SESSION_STATUSES)), _expired(SessionRow, now, dead_workers))
+        claimable = and_(
+            SessionRow.status.in_(sorted(LIVE_SESSION_STATUSES)),
+            *_scoped(SessionRow, SessionRow.source_url, now, worker_id, dead_workers, scope),
+        )
         rows = await self._claim(SessionRow, claimable, worker_id, now, lease_seconds)
         return [session_record(r) for r in rows]
+
+    async def unheld_runs(self, *, now: datetime | None = None) -> list[UnheldRun]:
+        """Live sessions and jobs no worker holds (no lease, or one that ran out), oldest first: what a
+        placer (the Ray runner) must place again. ``livesight watch`` jobs are their own process's."""
+        now = aware(now, "now") or utcnow()
+        async with self._tx(write=False) as session:
+            jobs = await session.execute(
+                select(JobRow.id, JobRow.stream_url, JobRow.created_at).where(
+                    JobRow.status.in_(sorted(LIVE_JOB_STATUSES)),
+                    JobRow.job_type != JobType.WATCH.value,
+                    _expired(JobRow, now, ()),
+                )
+            )
+            sessions = await session.execute(
+                select(SessionRow.id, SessionRow.source_url, SessionRow.created_at).where(
+                    SessionRow.status.in_(sorted(LIVE_SESSION_STATUSES)), _expired(SessionRow, now, ())
+                )
+            )
+            runs = [UnheldRun("job", i, u, c) for i, u, c in jobs] + [
+                UnheldRun("session", i, u, c) for i, u, c in sessions
+            ]
+        return sorted(runs, key=lambda r: (r.created_at, r.run_id))
 
     async def _claim(
         self, table: Any, claimable: ColumnElement[bool], worker_id: str, now: datetime, lease_seconds: float
@@ -593,3 +634,24 @@ def _expired(table: Any, now: datetime, dead_workers: Iterable[str]) -> ColumnEl
     dead = list(dead_workers)
     expired = or_(table.lease_until.is_(None), table.lease_until <= now)
     return or_(expired, table.worker_id.in_(dead)) if dead else expired
+
+
+def _scoped(
+    table: Any,
+    source_column: Any,
+    now: datetime,
+    worker_id: str,
+    dead_workers: Iterable[str],
+    scope: ClaimScope | None,
+) -> list[ColumnElement[bool]]:
+    """The claim conditions: unheld (or held by the dead) and, with a scope, within it."""
+    if scope is None:
+        return [_expired(table, now, dead_workers)]
+    held = _expired(table, now, dead_workers)
+    conditions: list[ColumnElement[bool]] = []
+    if scope.ids is not None:
+        conditions.append(table.id.in_(list(scope.ids)))
+        held = or_(held, table.worker_id == worker_id)  # a run placed on this worker may already be its own
+    if scope.source_url is not None:
+        conditions.append(source_column == scope.source_url)
+    return [held, *conditions]

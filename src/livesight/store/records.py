@@ -6,35 +6,37 @@ Timestamps are always timezone-aware UTC ``datetime`` values, on SQLite as on Po
 from __future__ import annotations
 
 import enum
-import secrets
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
 from livesight.types import Chunk, ChunkStatus, Event, Severity
 
+# The statuses and the id generator are the engine's (livesight.types); the store's callers find them here too.
+from livesight.types import JobStatus as JobStatus
+from livesight.types import SessionStatus as SessionStatus
+from livesight.types import new_id as new_id
+
 OwnerKind = Literal["session", "job"]
 """Which kind of run a chunk, event or gap belongs to."""
 
 
-class SessionStatus(enum.StrEnum):
-    """Lifecycle of a livestream session (SPEC §2)."""
+@dataclass(frozen=True)
+class ClaimScope:
+    """What a claim may take: some run ids (``None``: any), of one source URL (``None``: any)."""
 
-    INITIALIZING = "INITIALIZING"
-    ACTIVE = "ACTIVE"
-    ENDING = "ENDING"
-    FINISHED = "FINISHED"
-    FAILED = "FAILED"
+    ids: frozenset[str] | None = None
+    source_url: str | None = None
 
 
-class JobStatus(enum.StrEnum):
-    """Lifecycle of a live-monitor / live-digest job (SPEC §3)."""
+@dataclass(frozen=True)
+class UnheldRun:
+    """A live session or job that no worker holds: its lease ran out, or it never had one."""
 
-    PENDING = "pending"
-    RUNNING = "running"
-    COMPLETED = "completed"
-    STOPPED = "stopped"
-    FAILED = "failed"
+    kind: OwnerKind
+    run_id: str
+    source_url: str
+    created_at: datetime
 
 
 class JobType(enum.StrEnum):
@@ -56,11 +58,6 @@ LIVE_SESSION_STATUSES: frozenset[SessionStatus] = frozenset(
 
 LIVE_JOB_STATUSES: frozenset[JobStatus] = frozenset({JobStatus.PENDING, JobStatus.RUNNING})
 """Jobs in these statuses still have (or should have) a runner; see ``Store.running_jobs``."""
-
-
-def new_id(prefix: str) -> str:
-    """A short random id such as ``ses_3f2a…`` (24 hex digits: collisions are not a practical concern)."""
-    return f"{prefix}_{secrets.token_hex(12)}"
 
 
 def utcnow() -> datetime:

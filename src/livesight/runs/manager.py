@@ -1,5 +1,5 @@
-"""What job and session managers share: the engine's resources, the runs this process holds, and the leases
-that make the store, not this process, the system of record for who runs what.
+"""What job and session managers share: the resources of a worker's runs, the runs this worker holds, and the
+leases that make the store, not this process, the system of record for who runs what.
 
 Every live session and job row names the worker (process) running it and a lease it renews (:class:`Leases`).
 A run whose lease runs out — its process died — is claimed by another worker and resumed, so N replicas on
@@ -18,21 +18,18 @@ import secrets
 import socket
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
 
 from livesight.delivery.broker import Bus
 from livesight.judges import Judge
 from livesight.metrics import Metrics
 from livesight.pipeline.runner import Run, RunResult
 from livesight.rules import StopReason
+from livesight.runs.views import Views
 from livesight.settings import Settings
-from livesight.signing import URLSigner
 from livesight.sources.hub import SourceRegistry
 from livesight.storage import Storage
-from livesight.store import Store
-
-if TYPE_CHECKING:
-    from livesight.delivery.webhooks import WebhookDispatcher
+from livesight.store import ClaimScope, Store
 
 log = logging.getLogger(__name__)
 
@@ -64,39 +61,42 @@ def gone_from_this_host(worker_id: str) -> bool:
     return False
 
 
+@dataclass
+class RunResources:
+    """What a worker's runs use. Built from settings and the store alone — in ``livesight serve`` for the local
+    runner, in a Ray actor for the Ray runner — never handed over from an API process's memory."""
+
+    settings: Settings
+    store: Store
+    registry: SourceRegistry
+    bus: Bus
+    judge: Callable[[], Judge]
+    views: Views
+    metrics: Metrics
+    worker_id: str
+    #: Wakes the webhook dispatcher(s) after deliveries were queued (they also poll the outbox).
+    wake_deliveries: Callable[[], None] = lambda: None
+    storage: Storage | None = None  # None: recordings stay in the local directory, as files
+
+
 class RunManager:
-    """Holds the process's resources and the runs it supervises, keyed by job or session id.
+    """Supervises the runs of one kind that this worker holds, keyed by job or session id.
 
     ``self._runs`` is what this process runs (to stop, renew and supervise it); what the API reports comes
     from the store.
     """
 
-    def __init__(
-        self,
-        *,
-        settings: Settings,
-        store: Store,
-        registry: SourceRegistry,
-        broker: Bus,
-        judge: Callable[[], Judge],
-        signer: URLSigner,
-        metrics: Metrics,
-        public_url: Callable[[], str],
-        dispatcher: WebhookDispatcher | None = None,
-        worker_id: str | None = None,
-        storage: Storage | None = None,
-    ) -> None:
-        self.settings = settings
-        self.storage = storage  # None: recordings stay in the local directory, as files
-        self.store = store
-        self.registry = registry
-        self.broker = broker
-        self.judge = judge
-        self.signer = signer
-        self.metrics = metrics
-        self.public_url = public_url
-        self.dispatcher = dispatcher
-        self.worker_id = worker_id or new_worker_id()
+    def __init__(self, resources: RunResources) -> None:
+        self.resources = resources
+        self.settings = resources.settings
+        self.store = resources.store
+        self.registry = resources.registry
+        self.bus = resources.bus
+        self.judge = resources.judge
+        self.views = resources.views
+        self.metrics = resources.metrics
+        self.storage = resources.storage
+        self.worker_id = resources.worker_id
         self._runs: dict[str, tuple[asyncio.Task[None], Run]] = {}
         self._stopping: set[str] = set()  # stop requests already acted on
         self._lost: set[str] = set()  # runs another worker claimed: this copy stops without writing its end
@@ -108,13 +108,17 @@ class RunManager:
         """Ids of the runs this process runs (whose leases it renews)."""
         return list(self._runs)
 
-    async def claim(self, dead_workers: Iterable[str] = ()) -> int:
-        """Claim the runs whose lease ran out and resume them here; returns how many."""
+    async def claim(self, dead_workers: Iterable[str] = (), scope: ClaimScope | None = None) -> int:
+        """Claim the runs (within ``scope``) whose lease ran out, or whose worker is dead, and run them here;
+        returns how many started."""
         raise NotImplementedError
 
-    async def recover(self) -> None:
-        """At start-up: resume the runs no live worker holds (only those: other replicas keep theirs)."""
-        await self.claim()
+    async def take(self, run_id: str, from_worker: str | None = None) -> bool:
+        """Run ``run_id``, just placed on this worker by ``from_worker`` (which created it and holds its first
+        lease); ``False`` when it is not this kind's, has ended, or another worker holds it."""
+        dead = [from_worker] if from_worker else []
+        await self.claim(dead, ClaimScope(ids=frozenset([run_id])))
+        return run_id in self._runs
 
     def stop_requested(self, run_id: str) -> None:
         """The store says ``run_id`` was asked to stop: stop it, if it runs here (once)."""
@@ -143,7 +147,8 @@ class RunManager:
 
         task.add_done_callback(done)
 
-    async def _wait_local(self, run_id: str, within: float) -> None:
+    async def wait_local(self, run_id: str, within: float) -> None:
+        """Wait (at most ``within`` seconds) for ``run_id`` to end, if it runs here."""
         entry = self._runs.get(run_id)
         if entry is not None:
             with contextlib.suppress(TimeoutError):
@@ -188,7 +193,9 @@ class Leases:
     """This process's leases: renews those of its runs every ``lease_seconds / 3``, acts on stop requests
     for them once a second, and claims runs whose lease ran out every ``lease_seconds / 3``.
 
-    ``clock`` (monotonic seconds) and ``sleep`` are for tests.
+    ``scope`` limits what it claims (a Ray actor: the runs of its source). ``predecessors`` is a worker-id
+    prefix of this worker's earlier incarnations (a restarted Ray actor): their runs are claimed at once, not a
+    lease later. ``clock`` (monotonic seconds) and ``sleep`` are for tests.
     """
 
     def __init__(
@@ -198,6 +205,8 @@ class Leases:
         *,
         worker_id: str,
         lease_seconds: float,
+        scope: ClaimScope | None = None,
+        predecessors: str | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
     ) -> None:
@@ -205,6 +214,8 @@ class Leases:
         self.managers = list(managers)
         self.worker_id = worker_id
         self.lease_seconds = lease_seconds
+        self.scope = scope
+        self.predecessors = predecessors
         self._clock = clock
         self._sleep = sleep
         self._every = lease_seconds / 3
@@ -223,9 +234,12 @@ class Leases:
             # One file on one host: a worker whose process is gone holds nothing, whatever its lease says, so a
             # restarted single server resumes its runs at once instead of a lease later.
             dead = {w for w in await self.store.lease_holders() if gone_from_this_host(w)}
+        if self.predecessors:
+            holders = await self.store.lease_holders()
+            dead |= {w for w in holders if w.startswith(self.predecessors) and w != self.worker_id}
         claimed = 0
         for manager in self.managers:
-            claimed += await manager.claim(dead)
+            claimed += await manager.claim(dead, self.scope)
         self._claimed = self._clock()
         return claimed
 

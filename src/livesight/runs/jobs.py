@@ -1,8 +1,8 @@
-"""Live-monitor jobs: starting, supervising and stopping runs, and announcing what they do.
+"""Live-monitor and digest jobs on a worker: running the jobs it claims, and announcing what they do.
 
 Every announcement is written to the store with its webhooks in one transaction (the job's event log,
-whose ``seq`` is the SSE id, and the outbox), then published to SSE subscribers and the dispatcher woken,
-so nothing a client is told can be lost by a crash, and no webhook sent twice.
+whose ``seq`` is the SSE id, and the outbox), then published on the bus and the dispatcher woken, so
+nothing a client is told can be lost by a crash, and no webhook sent twice.
 """
 
 from __future__ import annotations
@@ -13,181 +13,66 @@ import contextlib
 import logging
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import replace
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
-from livesight.delivery.broker import Message, until_ended
+from livesight.delivery.broker import Message
 from livesight.delivery.webhooks import new_delivery
-from livesight.errors import LiveSightError
 from livesight.judges import Judge, accepts_video
 from livesight.metrics import RunCounters
-from livesight.pipeline.gate import GateConfig
-from livesight.pipeline.manager import RunManager
 from livesight.pipeline.runner import ChunkAnalysis, Resume, Run, RunConfig, resume_point
 from livesight.pipeline.sinks import StoreSink
-from livesight.pipeline.stats import RunStats
-from livesight.rules import StopReason, TriggerRule, job_status_for, make_event, new_id
-from livesight.sources.hub import SourceOptions
-from livesight.sources.probe import RecentProbes
+from livesight.rules import StopReason, job_status_for, make_event, new_id
+from livesight.runs.manager import RunManager
+from livesight.runs.specs import DigestSpec, MonitorSpec, job_stats
+from livesight.runs.views import WEBHOOK_TYPES
 from livesight.sources.urls import redact
+from livesight.store import ClaimScope
 from livesight.store._checks import JobCheck
 from livesight.store.records import EventRecord, JobRecord, NewDelivery
-from livesight.types import Chunk, Event, Gap, InputMode, Sample, Verdict
+from livesight.types import Chunk, Event, Gap, Sample, Verdict
 
 if TYPE_CHECKING:
     from livesight.pipeline.runner import RunResult
 
 log = logging.getLogger(__name__)
 
-# SSE event names (SPEC §3) for the stored event types, and the webhook types for them.
-SSE_NAMES = {
-    "job_started": "started",
-    "condition": "triggered",
-    "job_stopped": "stopped",
-    "error": "error",
-    "summary": "summary",
-}
-WEBHOOK_TYPES = {
-    "job_started": "job_started",
-    "condition": "watch_triggered",
-    "job_stopped": "job_stopped",
-    "error": "error",
-    "summary": "summary_generated",
-}
-DIGEST_QUERY = (
-    "Summarize what happens in this stretch of a live stream in two or three sentences, and list the notable "
-    "events with their times."
-)
-TERMINAL_TYPES = {"job_stopped", "error"}
 _STATS_EVERY = 2.0  # seconds between stats writes while a job runs
 _STATS_IDLE = 10.0  # seconds without a check after which a monitor job's stored stats are refreshed anyway
-_CANCEL_WAIT = 15.0  # seconds a cancel waits for the job to end before answering
 _CHECKS_EVERY = 2.0  # seconds between writes of a job's checks (the UI's chart); a trigger writes at once
 
 
-class MaxJobsReached(LiveSightError):
-    code = "MAX_JOBS_REACHED"
-    remediation = "Cancel a running job (DELETE /api/jobs/{job_id}) or raise LIVESIGHT_MAX_JOBS."
-
-
-@dataclass(frozen=True)
-class MonitorSpec:
-    """A validated ``POST /api/live-monitor`` request (SPEC §3)."""
-
-    stream_url: str
-    condition: str
-    webhook_url: str | None = None
-    interval_seconds: float = 10.0
-    input_mode: InputMode = "frames"
-    clip_duration_seconds: float = 3.0
-    monitor_duration_seconds: float | None = 600.0
-    trigger_cooldown_seconds: float = 0.0
-    max_triggers: int | None = 1
-    enable_prefilter: bool = True
-    include_frame: bool = False
-    #: LiveSight's extension: past this many model calls an hour the interval stretches (None: settings').
-    max_model_calls_per_hour: int | None = None
-
-    def config(self) -> dict[str, Any]:
-        return {k: v for k, v in asdict(self).items() if k not in ("stream_url", "condition", "webhook_url")}
-
-
-@dataclass(frozen=True)
-class DigestSpec:
-    """A validated ``POST /api/live-digest`` request: a summary of every window of the stream."""
-
-    stream_url: str
-    window_minutes: float = 5.0
-    capture_interval_seconds: float = 30.0
-    include_frames: bool = False
-    max_windows: int | None = None
-    webhook_url: str | None = None
-
-    def config(self) -> dict[str, Any]:
-        return {k: v for k, v in asdict(self).items() if k not in ("stream_url", "webhook_url")}
-
-
-def _spec_args(spec: type[MonitorSpec | DigestSpec], config: dict[str, Any]) -> dict[str, Any]:
-    """A stored config's fields of ``spec`` (it also records e.g. the model, which is not the spec's)."""
-    names = {f.name for f in fields(spec)}
-    return {k: v for k, v in config.items() if k in names}
-
-
-def job_config(job: JobRecord) -> dict[str, Any]:
-    """``config`` of ``GET /api/jobs/{id}`` (and the ``details`` of the job just created): the documented
-    keys (condition, model, webhook_url — redacted) and every other setting the job was created with."""
-    out: dict[str, Any] = {"condition": job.condition} if job.job_type != "live-digest" else {}
-    out.update({"model": job.config.get("model"), "webhook_url": redact(job.webhook_url) if job.webhook_url else None})
-    out.update({k: v for k, v in job.config.items() if k not in out})
-    return out
-
-
-def job_stats(stats: RunStats, reason: str | None, health: Any = None, summaries: int | None = None) -> dict[str, Any]:
-    """``stats`` of ``GET /api/jobs/{id}``: SPEC's fields first, then LiveSight's extras. ``summaries`` (a
-    digest's windows summarised) is ``summaries_generated``."""
-    extra = stats.as_dict()
-    out: dict[str, Any] = {
-        "checks_performed": stats.checks_performed,
-        "triggers_fired": stats.triggers_fired,
-        "frames_skipped": stats.frames_skipped,
-        "elapsed_seconds": round(stats.elapsed_seconds, 3),
-        "auto_stopped": reason in (StopReason.MAX_DURATION_REACHED, StopReason.SOURCE_ENDED),
-        "reason": reason,
-        "model_calls": stats.model_calls,
-        "tokens": extra["tokens"],
-    }
-    if summaries is not None:
-        out["summaries_generated"] = summaries
-    out.update({k: v for k, v in extra.items() if k not in out})
-    if health is not None:
-        out["source"] = {
-            "state": health.state.value,
-            "reconnects": health.reconnects,
-            "last_frame_age_seconds": None if health.last_frame_age() is None else round(health.last_frame_age(), 3),
-        }
-    return out
-
-
 class JobManager(RunManager):
-    """Runs every live-monitor job of this process."""
+    """Runs the live-monitor and digest jobs this worker holds."""
 
-    def __init__(self, **resources: Any) -> None:
-        super().__init__(**resources)
-        #: Streams ``POST /api/prepare-stream`` found live a moment ago: the next job on them skips its probe.
-        self.probes = RecentProbes()
-
-    # -- lifecycle ---------------------------------------------------------------------------
-    async def claim(self, dead_workers: Iterable[str] = ()) -> int:
-        """Claim the jobs whose lease ran out (their process is gone) and resume them here: same id, its
-        timeline and counters continued, the outage recorded as a gap. A source that is gone ends it by
-        the give-up rule; a cancel asked for meanwhile stops it at once."""
-        claimed = await self.store.claim_jobs(self.worker_id, self.settings.lease_seconds, dead_workers=dead_workers)
-        resumed = 0
+    async def claim(self, dead_workers: Iterable[str] = (), scope: ClaimScope | None = None) -> int:
+        """Claim the jobs whose lease ran out (their process is gone), or just placed here, and run them: a
+        job that had started is resumed — same id, its timeline and counters continued, the outage recorded as
+        a gap. A source that is gone ends it by the give-up rule; a cancel asked for meanwhile stops it at once."""
+        lease = self.settings.lease_seconds
+        claimed = await self.store.claim_jobs(self.worker_id, lease, dead_workers=dead_workers, scope=scope)
+        started = 0
         for job in claimed:
             if job.id in self._runs:
                 continue  # already runs here: the claim renewed a lease that had lapsed
             try:
-                resume = await resume_point(self.store, "job", job.id, job.stats, job.started_at or job.created_at)
+                resume = None
+                if job.status != "pending":  # it ran somewhere: go on after its last recorded chunk
+                    resume = await resume_point(self.store, "job", job.id, job.stats, job.started_at or job.created_at)
                 judge = self.judge()
                 if job.job_type == "live-digest":
-                    digest = DigestSpec(
-                        stream_url=job.stream_url, webhook_url=job.webhook_url, **_spec_args(DigestSpec, job.config)
-                    )
+                    digest = DigestSpec.of(job)
                     sink: _JobSink = _DigestSink(self, job, digest)
-                    self._launch(job, self._digest_config(digest), judge, sink, job.owner, resume)
+                    self._launch(job, digest.run_config(self.settings), judge, sink, resume)
                 else:
-                    spec = MonitorSpec(
-                        stream_url=job.stream_url,
-                        condition=job.condition or "",
-                        webhook_url=job.webhook_url,
-                        **_spec_args(MonitorSpec, job.config),
-                    )
-                    self._launch(job, self._monitor_config(spec), judge, _JobSink(self, job, spec), job.owner, resume)
-                resumed += 1
-                log.info("job %s resumed at %.1fs by worker %s", job.id, resume.time_offset, self.worker_id)
+                    spec = MonitorSpec.of(job)
+                    self._launch(job, spec.run_config(self.settings), judge, _JobSink(self, job, spec), resume)
+                started += 1
+                if resume is not None:
+                    log.info("job %s resumed at %.1fs by worker %s", job.id, resume.time_offset, self.worker_id)
             except Exception as exc:  # a job that cannot be rebuilt ends visibly instead of staying "running"
-                log.exception("job %s could not be resumed", job.id)
+                log.exception("job %s could not be started", job.id)
                 await self.store.update_job(
                     job.id,
                     status="failed",
@@ -195,84 +80,7 @@ class JobManager(RunManager):
                     ended_at=datetime.now(UTC),
                     stats={**job.stats, "reason": "server_restarted", "error": f"could not resume: {exc}"},
                 )
-        return resumed
-
-    # -- jobs --------------------------------------------------------------------------------
-    async def create(
-        self, spec: MonitorSpec, owner: str | None, delivery_mode: Literal["webhook", "sse", "polling"]
-    ) -> JobRecord:
-        await self._check_capacity(owner)
-        judge = self.judge()  # raises JudgeNotConfigured before anything is created
-        config = {**spec.config(), "model": _model_name(judge)}
-        job = await self.store.create_job(
-            "live-monitor",
-            spec.stream_url,
-            spec.condition,
-            delivery_mode,
-            spec.webhook_url,
-            config,
-            owner,
-            worker_id=self.worker_id,
-            lease_seconds=self.settings.lease_seconds,
-        )
-        return self._launch(job, self._monitor_config(spec), judge, _JobSink(self, job, spec), owner)
-
-    def _monitor_config(self, spec: MonitorSpec) -> RunConfig:
-        return RunConfig(
-            source_url=spec.stream_url,
-            condition=spec.condition,
-            interval_seconds=spec.interval_seconds,
-            input_mode=spec.input_mode,
-            clip_duration_seconds=spec.clip_duration_seconds,
-            chunk_seconds=self.settings.chunk_seconds,
-            max_duration_seconds=spec.monitor_duration_seconds,
-            rule=TriggerRule(spec.trigger_cooldown_seconds, spec.max_triggers, once_per_appearance=False),
-            source=SourceOptions(realtime=True),
-            concurrency=self.settings.model_concurrency,
-            frame_long_side=self.settings.frame_long_side,
-            jpeg_quality=self.settings.jpeg_quality,
-            prefilter=spec.enable_prefilter,
-            gate=GateConfig.from_settings(self.settings),
-            max_model_calls_per_hour=spec.max_model_calls_per_hour or self.settings.max_model_calls_per_hour,
-        )
-
-    async def create_digest(
-        self, spec: DigestSpec, owner: str | None, delivery_mode: Literal["webhook", "sse", "polling"]
-    ) -> JobRecord:
-        await self._check_capacity(owner)
-        judge = self.judge()
-        config = {**spec.config(), "model": _model_name(judge)}
-        job = await self.store.create_job(
-            "live-digest",
-            spec.stream_url,
-            None,
-            delivery_mode,
-            spec.webhook_url,
-            config,
-            owner,
-            worker_id=self.worker_id,
-            lease_seconds=self.settings.lease_seconds,
-        )
-        return self._launch(job, self._digest_config(spec), judge, _DigestSink(self, job, spec), owner)
-
-    def _digest_config(self, spec: DigestSpec) -> RunConfig:
-        window = spec.window_minutes * 60
-        return RunConfig(
-            source_url=spec.stream_url,
-            review_query=DIGEST_QUERY,
-            chunk_seconds=window,
-            review_frames=max(1, min(60, round(window / spec.capture_interval_seconds))),
-            source=SourceOptions(realtime=True),
-            prefilter=False,  # every window gets its digest, changed or not
-            concurrency=self.settings.model_concurrency,
-            frame_long_side=self.settings.frame_long_side,
-            jpeg_quality=self.settings.jpeg_quality,
-        )
-
-    async def _check_capacity(self, owner: str | None) -> None:
-        # Counted in the store: the key's jobs may run on any replica.
-        if await self.store.count_live_jobs(owner) >= self.settings.max_jobs:
-            raise MaxJobsReached(f"This key already runs {self.settings.max_jobs} jobs.")
+        return started
 
     def _launch(
         self,
@@ -280,9 +88,8 @@ class JobManager(RunManager):
         config: RunConfig,
         judge: Judge,
         sink: _JobSink,
-        owner: str | None,
         resume: Resume | None = None,
-    ) -> JobRecord:
+    ) -> None:
         config = replace(config, video_clips=accepts_video(judge))
         run = Run(
             job.id,
@@ -296,22 +103,6 @@ class JobManager(RunManager):
         )
         task = asyncio.create_task(self._supervise(job, run, sink), name=f"job:{job.id}")
         self._track(job.id, task, run)
-        return job
-
-    async def cancel(self, job_id: str, owner: str | None = None) -> bool:
-        """Ask for the job to stop, whichever process runs it (a change to its row, which the owner acts on
-        within a second), and wait a bounded time until the store shows it ended. ``False``: it had ended."""
-        if not await self.store.request_job_stop(job_id, owner):
-            return False
-        self.stop_requested(job_id)  # it runs here: act now rather than at the next poll
-        await self._wait_local(job_id, _CANCEL_WAIT)
-
-        async def ended() -> bool:
-            job = await self.store.get_job(job_id)
-            return job is None or job.status not in ("pending", "running")
-
-        await until_ended(self.broker, job_id, ended, _CANCEL_WAIT)
-        return True
 
     async def _supervise(self, job: JobRecord, run: Run, sink: _JobSink) -> None:
         """A job is ``running`` (and says ``job_started``) from the moment its run starts, while its source
@@ -366,49 +157,6 @@ class JobManager(RunManager):
             return
         self.metrics.jobs_ended.labels(status.value).inc()
         sink.published(records, publish=[p for _, p in announced])
-
-    # -- reading -----------------------------------------------------------------------------
-    def frame_url(self, job_id: str, event_id: str) -> str:
-        path, _ = self.signer.sign(
-            f"/api/jobs/{job_id}/events/{event_id}/frame.jpg", self.settings.signed_url_ttl_seconds
-        )
-        return self.public_url() + path
-
-    def clip_url(self, job_id: str, chunk_index: int) -> str:
-        path, _ = self.signer.sign(f"/api/jobs/{job_id}/chunks/{chunk_index}.ts", self.settings.signed_url_ttl_seconds)
-        return self.public_url() + path
-
-    def message_for(self, record: EventRecord) -> Message:
-        """The SSE message of a stored event; every one names its job (``job_id``)."""
-        name = SSE_NAMES.get(record.type, record.type)
-        data = dict(record.data.get("payload") or {})
-        if record.type == "condition" and record.job_id:
-            data = {**data, **self.trigger_view(record)}
-        data = {"job_id": record.job_id, **data}
-        return Message(name, data, record.seq, terminal=record.type in TERMINAL_TYPES)
-
-    def trigger_view(self, record: EventRecord) -> dict[str, Any]:
-        """A trigger as ``GET /api/jobs/{id}`` and the ``triggered`` event show it."""
-        assert record.job_id is not None
-        event = record.to_event()
-        view = asdict(event)
-        view.update(
-            condition=record.data.get("condition"),
-            triggered=True,
-            explanation=record.data.get("explanation", record.description),
-            frame_url=self.frame_url(record.job_id, record.id) if record.data.get("frame_path") else None,
-            clip_url=self.clip_url(record.job_id, record.chunk_index),
-            seq=record.seq,
-            # Which judge(s) said yes (a cascade: both stages), and whether the gate reused the verdict.
-            stages=record.data.get("stages"),
-            reused=record.data.get("reused", False),
-        )
-        return view
-
-
-def _model_name(judge: Judge) -> str:
-    """The model a job's checks go to, as ``config.model`` reports it."""
-    return str(getattr(judge, "model", None) or type(judge).__name__)
 
 
 class _JobSink(StoreSink):
@@ -474,9 +222,9 @@ class _JobSink(StoreSink):
         manager = self.manager
         for i, record in enumerate(records):
             if publish is None or publish[i]:
-                manager.broker.publish(self.job.id, manager.message_for(record))
-        if self.job.webhook_url and records and manager.dispatcher is not None:
-            manager.dispatcher.notify()
+                manager.bus.publish(self.job.id, manager.views.job_message(record))
+        if self.job.webhook_url and records:
+            manager.resources.wake_deliveries()
 
     async def begin(self, run: Run) -> None:
         """The run starts: the job is ``running`` (its source may still be connecting; ``stats.source``
@@ -536,7 +284,7 @@ class _JobSink(StoreSink):
             "explanation": None if verdict is None else verdict.explanation,
             "elapsed_seconds": round(run.stats.elapsed_seconds, 3),
         }
-        self.manager.broker.publish(self.job.id, Message("progress", progress))
+        self.manager.bus.publish(self.job.id, Message("progress", progress))
         match, confidence = (None, None) if verdict is None else (verdict.match, verdict.confidence)
         reused = verdict is not None and verdict.reused
         self._checks.append(JobCheck(round(sample.session_time, 3), match, confidence, reused, verdict is None))
@@ -575,7 +323,7 @@ class _JobSink(StoreSink):
         self.published(records)
 
     def _trigger_payload(self, record: EventRecord, frames: dict[str, str]) -> dict[str, Any]:
-        view = self.manager.trigger_view(record)
+        view = self.manager.views.trigger_view(record)
         payload = {
             "condition": view["condition"],
             "triggered": True,
@@ -633,7 +381,7 @@ class _DigestSink(_JobSink):
             "elapsed_seconds": stats["elapsed_seconds"],
             "source": stats.get("source"),
         }
-        self.manager.broker.publish(self.job.id, Message("progress", progress))
+        self.manager.bus.publish(self.job.id, Message("progress", progress))
         await self.store.update_job(self.job.id, stats=stats)
 
     async def events(self, run: Run, events: Sequence[Event], data: Sequence[dict[str, Any]]) -> None:
