@@ -118,6 +118,13 @@ class RayCluster:
         self.nodes.remove(node)
         return node_id
 
+    def has_actor(self, source_url: str) -> bool:
+        try:
+            ray.get_actor(source_actor_name(source_url), namespace=NAMESPACE)
+        except ValueError:
+            return False
+        return True
+
     def shutdown(self) -> None:
         ray.shutdown()
         self.cluster.shutdown()
@@ -153,6 +160,7 @@ def deployment(
             LIVESIGHT_ALLOW_LOOPBACK="true",
             LIVESIGHT_MIN_INTERVAL_SECONDS="1",
             LIVESIGHT_LEASE_SECONDS=str(LEASE),
+            LIVESIGHT_RAY_IDLE_SECONDS="2",
             LIVESIGHT_CHUNK_SECONDS="10",
             LIVESIGHT_WEBHOOK_SECRET=server_webhook_secret(Settings(data_dir=tmp_path / "secret")),
             LIVESIGHT_SIGNING_SECRET=secrets.token_hex(16),
@@ -298,6 +306,9 @@ def test_runs_on_ray_survive_a_killed_replica_and_a_lost_node(
         assert len(trigger_times) == stored_triggers
         for type_, run_id in (("job_started", job_id), ("job_stopped", job_id), ("session_started", session_id)):
             assert len(receiver.got(type_, run_id)) == 1, type_
+
+        # With no run left, the source's actor ends and frees its CPUs.
+        wait_until(lambda: not ray_cluster.has_actor(stream.url), lambda: "the idle actor to end", 30)
 
         # The recording plays from either replica (A restarted): the same segments, from the bucket.
         a.start()
