@@ -38,7 +38,7 @@ import httpx
 from _serve import free_port
 
 from livesight.judges import OpenAICompatibleJudge
-from livesight.pipeline.runner import Run, RunConfig
+from livesight.pipeline.runner import Run, RunConfig, RunProgress
 from livesight.pipeline.sinks import NullSink
 from livesight.rules import TriggerRule
 from livesight.settings import Settings
@@ -73,7 +73,7 @@ class Triggers(NullSink):
     def __init__(self) -> None:
         self.times: list[float] = []
 
-    async def events(self, run: Run, events: object, data: object) -> None:
+    async def events(self, progress: RunProgress, events: object, data: object, frames: object) -> None:
         self.times.extend(e.stream_time for e in events)  # type: ignore[attr-defined]
 
 

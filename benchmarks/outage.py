@@ -38,12 +38,20 @@ def main() -> None:
     stream = LiveHLSServer(spec=spec, speed=1.0).start()
     vlm = VLMTestServer().start()
     data = Path(tempfile.mkdtemp(prefix="livesight-outage-"))
-    env = {"LIVESIGHT_MODEL_BASE_URL": vlm.base_url, "LIVESIGHT_ALLOW_LOOPBACK": "true",
-           "LIVESIGHT_GIVE_UP_AFTER_SECONDS": str(args.give_up_seconds)}
+    env = {
+        "LIVESIGHT_MODEL_BASE_URL": vlm.base_url,
+        "LIVESIGHT_ALLOW_LOOPBACK": "true",
+        "LIVESIGHT_GIVE_UP_AFTER_SECONDS": str(args.give_up_seconds),
+    }
     try:
         with livesight_serve(data, env) as (base, _server), httpx.Client(base_url=base, timeout=30) as client:
-            body = {"stream_url": stream.url, "condition": "is there a red square?", "interval_seconds": 5,
-                    "max_triggers": None, "monitor_duration_seconds": None}
+            body = {
+                "stream_url": stream.url,
+                "condition": "is there a red square?",
+                "interval_seconds": 5,
+                "max_triggers": None,
+                "monitor_duration_seconds": None,
+            }
             job_id = client.post("/api/live-monitor", json=body).json()["job_id"]
 
             def job() -> dict:
@@ -52,10 +60,12 @@ def main() -> None:
             def report(phase: str) -> dict:
                 detail = job()
                 source = detail["stats"].get("source") or {}
-                print(f"{time.strftime('%H:%M:%S')} {phase:<8} status={detail['status']} "
-                      f"source={source.get('state')} reconnects={source.get('reconnects')} "
-                      f"last_frame_age={source.get('last_frame_age_seconds')}s triggers={len(detail['triggers'])}",
-                      flush=True)
+                print(
+                    f"{time.strftime('%H:%M:%S')} {phase:<8} status={detail['status']} "
+                    f"source={source.get('state')} reconnects={source.get('reconnects')} "
+                    f"last_frame_age={source.get('last_frame_age_seconds')}s triggers={len(detail['triggers'])}",
+                    flush=True,
+                )
                 return detail
 
             while not job()["triggers"]:
@@ -86,12 +96,16 @@ def main() -> None:
     gaps = [round(g, 1) for (g,) in db.execute("select wall_seconds from gaps order by rowid")]
     source = final["stats"].get("source") or {}
     print()
-    print("| outage (s) | give-up (s) | job status during outage | gaps recorded (s) | reconnect attempts | "
-          "next appearance reported | seconds after the source returned |")
+    print(
+        "| outage (s) | give-up (s) | job status during outage | gaps recorded (s) | reconnect attempts | "
+        "next appearance reported | seconds after the source returned |"
+    )
     print("|---|---|---|---|---|---|---|")
-    print(f"| {outage:g} | {args.give_up_seconds:g} | {', '.join(sorted(statuses))} | {gaps} | "
-          f"{source.get('reconnects')} | {'yes' if recovered_after is not None else 'NO'} | "
-          f"{'-' if recovered_after is None else round(recovered_after, 1)} |")
+    print(
+        f"| {outage:g} | {args.give_up_seconds:g} | {', '.join(sorted(statuses))} | {gaps} | "
+        f"{source.get('reconnects')} | {'yes' if recovered_after is not None else 'NO'} | "
+        f"{'-' if recovered_after is None else round(recovered_after, 1)} |"
+    )
 
 
 if __name__ == "__main__":

@@ -32,7 +32,7 @@ import httpx
 from _serve import free_port
 
 from livesight.judges import OpenAICompatibleJudge
-from livesight.pipeline.runner import Run, RunConfig
+from livesight.pipeline.runner import Run, RunConfig, RunProgress
 from livesight.pipeline.sinks import NullSink
 from livesight.rules import TriggerRule
 from livesight.settings import Settings
@@ -64,7 +64,7 @@ class Lags(NullSink):
         self.times: list[float] = []
         self.lags: list[float] = []
 
-    async def checked(self, run: Run, sample: Sample, verdict: Verdict | None, fired: bool) -> None:
+    async def checked(self, progress: RunProgress, sample: Sample, verdict: Verdict | None, fired: bool) -> None:
         self.times.append(sample.session_time)
         if sample.decoded_at:
             self.lags.append(time.monotonic() - sample.decoded_at)

@@ -12,7 +12,7 @@ from judge_helpers import API_KEY
 
 from livesight.judges import CascadeJudge, ClipJudge, ClipUnavailable, OpenAICompatibleJudge, build_judge
 from livesight.judges.clip_weights import find_clip_files
-from livesight.pipeline.runner import Run, RunConfig, RunResult
+from livesight.pipeline.runner import Run, RunConfig, RunProgress, RunResult
 from livesight.pipeline.sinks import NullSink
 from livesight.rules import StopReason, TriggerRule
 from livesight.settings import Settings
@@ -88,7 +88,9 @@ class Keep(NullSink):
     def __init__(self) -> None:
         self.found: list[tuple[Event, dict[str, Any]]] = []
 
-    async def events(self, run: Run, events: Sequence[Event], data: Sequence[dict[str, Any]]) -> None:
+    async def events(
+        self, progress: RunProgress, events: Sequence[Event], data: Sequence[dict[str, Any]], frames: Any
+    ) -> None:
         self.found.extend(zip(events, data, strict=True))
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from livesight.judges import Judge, build_judge
-from livesight.pipeline.runner import Run, RunConfig, RunResult
+from livesight.pipeline.runner import Run, RunConfig, RunProgress, RunResult
 from livesight.pipeline.sinks import NullSink
 from livesight.rules import TriggerRule
 from livesight.settings import Settings
@@ -24,10 +24,12 @@ class Collect(NullSink):
         self.found: list[tuple[Event, dict[str, Any]]] = []
         self.checks: list[tuple[Sample, Verdict | None]] = []
 
-    async def events(self, run: Run, events: Sequence[Event], data: Sequence[dict[str, Any]]) -> None:
+    async def events(
+        self, progress: RunProgress, events: Sequence[Event], data: Sequence[dict[str, Any]], frames: Any
+    ) -> None:
         self.found.extend(zip(events, data, strict=True))
 
-    async def checked(self, run: Run, sample: Sample, verdict: Verdict | None, fired: bool) -> None:
+    async def checked(self, progress: RunProgress, sample: Sample, verdict: Verdict | None, fired: bool) -> None:
         self.checks.append((sample, verdict))
 
 

@@ -81,7 +81,7 @@ def test_the_status_line_shows_the_accounting(settings: Settings) -> None:
     run.stats.checks_performed, run.stats.frames_skipped, run.stats.checks_deferred = 4, 40, 2
     run.stats.add_usage(Usage(model_calls=3, images_sent=3, input_tokens=900, output_tokens=60, latency_seconds=0.2))
     run.stats.add_usage(Usage(local_calls=1, latency_seconds=0.05))
-    line = status_line(run)
+    line = status_line(run.progress())
     asyncio.run(judge.aclose())
     for part in ("checks 4", "skipped 40", "model calls 3", "local 1", "tokens 900/60", "deferred 2"):
         assert part in line, line

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from livesight.judges import build_judge
-from livesight.pipeline.runner import ChunkAnalysis, Run, RunConfig, RunResult
+from livesight.pipeline.runner import ChunkAnalysis, Run, RunConfig, RunProgress, RunResult
 from livesight.pipeline.sinks import NullSink
 from livesight.rules import StopReason, TriggerRule
 from livesight.settings import Settings
@@ -48,16 +48,18 @@ class Record(NullSink):
         self.analyses: list[ChunkAnalysis] = []
         self.failed_checks = 0
 
-    async def events(self, run: Run, events: Sequence[Event], data: Sequence[dict[str, Any]]) -> None:
+    async def events(
+        self, progress: RunProgress, events: Sequence[Event], data: Sequence[dict[str, Any]], frames: Any
+    ) -> None:
         self.found.extend(events)
 
-    async def gap(self, run: Run, gap: Gap) -> None:
+    async def gap(self, progress: RunProgress, gap: Gap) -> None:
         self.gaps.append(gap)
 
-    async def chunk_analysed(self, run: Run, analysis: ChunkAnalysis) -> None:
+    async def chunk_analysed(self, progress: RunProgress, analysis: ChunkAnalysis) -> None:
         self.analyses.append(analysis)
 
-    async def checked(self, run: Run, sample: Sample, verdict: Verdict | None, fired: bool) -> None:
+    async def checked(self, progress: RunProgress, sample: Sample, verdict: Verdict | None, fired: bool) -> None:
         self.failed_checks += verdict is None
 
 

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from livesight.judges import build_judge
-from livesight.pipeline.runner import Run, RunConfig, RunResult
+from livesight.pipeline.runner import Run, RunConfig, RunProgress, RunResult
 from livesight.pipeline.sinks import NullSink, StoreSink
 from livesight.rules import StopReason, format_clock
 from livesight.settings import Settings
@@ -38,10 +38,12 @@ class Announced(NullSink):
         self.announced: list[Event] = []
         self.extended: list[Event] = []
 
-    async def events(self, run: Run, events: Sequence[Event], data: Sequence[dict[str, Any]]) -> None:
+    async def events(
+        self, progress: RunProgress, events: Sequence[Event], data: Sequence[dict[str, Any]], frames: Any
+    ) -> None:
         self.announced.extend(events)
 
-    async def event_extended(self, run: Run, event: Event) -> None:
+    async def event_extended(self, progress: RunProgress, event: Event) -> None:
         self.extended.append(event)
 
 

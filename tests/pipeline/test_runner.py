@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from livesight.judges import build_judge
-from livesight.pipeline.runner import ChunkAnalysis, Run, RunConfig, RunResult
+from livesight.pipeline.runner import ChunkAnalysis, Run, RunConfig, RunProgress, RunResult
 from livesight.pipeline.sinks import NullSink
 from livesight.rules import StopReason, TriggerRule
 from livesight.settings import Settings
@@ -39,16 +39,18 @@ class Collect(NullSink):
         self.analysed: list[tuple[int, int, bool]] = []
         self.samples: list[Sample] = []
 
-    async def events(self, run: Run, events: Sequence[Event], data: Sequence[dict[str, Any]]) -> None:
+    async def events(
+        self, progress: RunProgress, events: Sequence[Event], data: Sequence[dict[str, Any]], frames: Any
+    ) -> None:
         self.found.extend(events)
 
-    async def chunk_recorded(self, run: Run, chunk: Chunk) -> None:
+    async def chunk_recorded(self, progress: RunProgress, chunk: Chunk) -> None:
         self.chunks.append(chunk)
 
-    async def chunk_analysed(self, run: Run, analysis: ChunkAnalysis) -> None:
+    async def chunk_analysed(self, progress: RunProgress, analysis: ChunkAnalysis) -> None:
         self.analysed.append((analysis.chunk.index, analysis.event_count, analysis.ok))
 
-    async def checked(self, run: Run, sample: Sample, verdict: Verdict | None, fired: bool) -> None:
+    async def checked(self, progress: RunProgress, sample: Sample, verdict: Verdict | None, fired: bool) -> None:
         self.samples.append(sample)
 
 
@@ -182,10 +184,10 @@ def test_a_slow_model_gets_overlapping_checks_applied_in_stream_order(
 class BrokenSink(Collect):
     """Storing the third verdict fails, as a database that went away would."""
 
-    async def checked(self, run: Run, sample: Sample, verdict: Verdict | None, fired: bool) -> None:
+    async def checked(self, progress: RunProgress, sample: Sample, verdict: Verdict | None, fired: bool) -> None:
         if len(self.samples) == 2:
             raise RuntimeError("database is gone")
-        await super().checked(run, sample, verdict, fired)
+        await super().checked(progress, sample, verdict, fired)
 
 
 def test_a_run_whose_results_cannot_be_applied_fails_instead_of_hanging(settings: Settings, tmp_path: Path) -> None:
@@ -263,4 +265,4 @@ def test_a_run_lets_go_of_each_chunk_once_it_is_recorded(settings: Settings, tmp
             if judge is not None:
                 await judge.aclose()
 
-    assert asyncio.run(main()).writes == {}
+    assert asyncio.run(main()).ctx.writes == {}

@@ -30,6 +30,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from livesight.judges.errors import FATAL_JUDGE_ERRORS, JudgeError
+from livesight.pipeline.context import ChunkAnalysis, RunContext
 from livesight.pipeline.gate import ChangeGate, Thumbnail, frame_thumbnail
 from livesight.pipeline.sampler import encode_images
 from livesight.rules import StopReason, make_event, new_id
@@ -38,29 +39,10 @@ from livesight.types import Chunk, DetectedEvent, Event, Frame, JudgeImage, Revi
 
 if TYPE_CHECKING:
     from livesight.pipeline.chunker import PendingChunk
-    from livesight.pipeline.runner import Run
 
 log = logging.getLogger(__name__)
 
 __all__ = ["ChunkAnalysis", "ChunkReviewer"]
-
-
-@dataclass(frozen=True)
-class ChunkAnalysis:
-    """The review of one chunk: how many events start in it, the judge's summary, and the frames it saw.
-
-    ``skipped`` is true for a chunk the change gate did not send (unchanged since the last review).
-    ``decoded_at`` is when the chunk's last kept frame was decoded (monotonic), for the run's lag.
-    """
-
-    chunk: Chunk
-    analysis_id: str
-    event_count: int
-    ok: bool
-    summary: str = ""
-    images: tuple[JudgeImage, ...] = ()
-    skipped: bool = False
-    decoded_at: float | None = None
 
 
 @dataclass
@@ -111,12 +93,14 @@ _UNCHANGED = "Unchanged since the last reviewed chunk: not sent to the model."
 
 
 class ChunkReviewer:
-    """The rapid-review half of a :class:`Run`: keeps frames, launches reviews, applies them in order."""
+    """The analyser of a run with a review query: keeps frames, launches reviews, applies them in order. It sits
+    beside the condition checker (:mod:`.checks`) and sees the run only through its :class:`RunContext`."""
 
-    def __init__(self, run: Run, gate: ChangeGate | None) -> None:
-        config = run.config
-        assert config.review_query is not None
-        self.run = run
+    def __init__(self, ctx: RunContext, gate: ChangeGate | None) -> None:
+        config = ctx.config
+        assert config.review_query is not None and ctx.judge is not None
+        self.ctx = ctx
+        self.judge = ctx.judge
         self.query = config.review_query
         self.gate = gate
         self._step = config.chunk_seconds / max(1, config.review_frames)
@@ -132,7 +116,7 @@ class ChunkReviewer:
     # -- called by the run, in stream order -----------------------------------------------------
     async def add_frame(self, frame: Frame) -> None:
         """Keep ``frame`` for its chunk's review if it is due, then launch the reviews of closed chunks."""
-        span = self.run.chunker.span_at(frame.session_time)
+        span = self.ctx.chunker.span_at(frame.session_time)
         if span is not None:
             kept = self._kept.setdefault(span.index, _Kept([], []))
             # One frame per step of a grid from the chunk's start: spacing frames by "one step after the last
@@ -170,12 +154,12 @@ class ChunkReviewer:
             self.gate.decide(thumb, frame.session_time, frame.epoch)
             for frame, thumb in zip(kept.frames, kept.thumbs, strict=True)
         ]
-        self.run.stats.gate = self.gate.stats.as_dict()
+        self.ctx.stats.gate = self.gate.stats.as_dict()
         if any(d.judge for d in decisions):
             last = kept.frames[-1]
             self.gate.judged(kept.thumbs[-1], last.session_time, last.epoch)
             return False
-        self.run.stats.frames_skipped += len(kept.frames)
+        self.ctx.stats.frames_skipped += len(kept.frames)
         return True
 
     # -- one chunk ------------------------------------------------------------------------------
@@ -183,9 +167,9 @@ class ChunkReviewer:
         self, chunk: PendingChunk, frames: list[Frame], unchanged: bool
     ) -> tuple[ChunkAnalysis, list[Event]]:
         """Analyse one chunk with the review query; events are handed on in chunk order by :meth:`apply`."""
-        run = self.run
+        ctx = self.ctx
         analysis_id = new_id("ana")
-        recorded = await run.writes.pop(chunk.index)
+        recorded = await ctx.writes.pop(chunk.index)
         decoded_at = frames[-1].decoded_at if frames else None
         if unchanged:
             return ChunkAnalysis(recorded, analysis_id, 0, True, _UNCHANGED, skipped=True, decoded_at=decoded_at), []
@@ -194,22 +178,22 @@ class ChunkReviewer:
         summary = ""
         images: tuple[JudgeImage, ...] = ()
         if frames:
-            config = run.config
+            config = ctx.config
             images = await encode_images(frames, [config.frame_long_side] * len(frames), config.jpeg_quality)
             try:
                 review = await self._review_with_retries(chunk, images)
                 summary = review.summary
             except JudgeError as exc:
                 ok = False
-                log.warning("run %s: review of chunk %d failed: %s", run.run_id, chunk.index, exc)
+                log.warning("run %s: review of chunk %d failed: %s", ctx.run_id, chunk.index, exc)
                 if isinstance(exc, FATAL_JUDGE_ERRORS):
-                    run.stop(StopReason.JUDGE_FAILED, str(exc))
+                    ctx.stop(StopReason.JUDGE_FAILED, str(exc))
             else:
                 events = [self._event(chunk, analysis_id, found) for found in review.events]
         for event in events:
             # The thumbnail of an event: the judged frame nearest to its start.
             nearest = min(images, key=lambda i: abs(i.session_time - event.stream_time))
-            self._evidence[event.event_id] = await run.save_evidence(event.event_id, nearest.jpeg)
+            self._evidence[event.event_id] = await ctx.evidence.save(event.event_id, nearest.jpeg)
         analysis = ChunkAnalysis(recorded, analysis_id, len(events), ok, summary, images, decoded_at=decoded_at)
         return analysis, events
 
@@ -233,21 +217,20 @@ class ChunkReviewer:
     async def _review_with_retries(self, chunk: PendingChunk, images: tuple[JudgeImage, ...]) -> Review:
         """A chunk the model could not analyse is tried again later (the judge already retried quickly);
         only errors that no wait fixes, or running out of tries, mark it failed."""
-        run = self.run
-        assert run.judge is not None
+        ctx = self.ctx
         duration = max(chunk.end_time - chunk.start_time, 0.0)
-        for attempt in range(1, run.config.review_attempts + 1):
+        for attempt in range(1, ctx.config.review_attempts + 1):
             try:
-                async with run.model_slots:
-                    review = await run.judge.review(self.query, images, chunk.start_time, duration)
-                run.stats.add_usage(review.usage)
+                async with ctx.model_slots:
+                    review = await self.judge.review(self.query, images, chunk.start_time, duration)
+                ctx.stats.add_usage(review.usage)
                 return review
             except JudgeError as exc:
-                if isinstance(exc, FATAL_JUDGE_ERRORS) or attempt == run.config.review_attempts:
+                if isinstance(exc, FATAL_JUDGE_ERRORS) or attempt == ctx.config.review_attempts:
                     raise
-                delay = run.config.review_retry_seconds * attempt
+                delay = ctx.config.review_retry_seconds * attempt
                 log.warning(
-                    "run %s: chunk %d not analysed (%s); trying again in %.0fs", run.run_id, chunk.index, exc, delay
+                    "run %s: chunk %d not analysed (%s); trying again in %.0fs", ctx.run_id, chunk.index, exc, delay
                 )
                 await asyncio.sleep(delay)
         raise AssertionError("unreachable")
@@ -256,7 +239,7 @@ class ChunkReviewer:
     async def apply(self) -> None:
         """The run's review worker: applies each chunk's analysis in chunk order, handing the sink every
         chunk's analysis as it is applied and every event once its end is known (or it was held too long)."""
-        run = self.run
+        ctx, stats = self.ctx, self.ctx.stats
         while (task := await self._queue.get()) is not None:
             analysis, events = await task
             chunk = analysis.chunk
@@ -272,13 +255,16 @@ class ChunkReviewer:
                     self.gate.forget()  # nothing was learnt from that chunk: review the next one
             self._hold_until(chunk.end_time)
             if analysis.decoded_at is not None:
-                run.stats.lag_seconds = max(0.0, time.monotonic() - analysis.decoded_at)
+                stats.lag_seconds = max(0.0, time.monotonic() - analysis.decoded_at)
             await self._hand_on(extended)
-            run.stats.chunks_analysed += analysis.ok and not analysis.skipped
-            run.stats.chunks_skipped += analysis.skipped
-            run.stats.chunks_failed += not analysis.ok
+            stats.chunks_analysed += analysis.ok and not analysis.skipped
+            stats.chunks_skipped += analysis.skipped
+            stats.chunks_failed += not analysis.ok
             # Counted as the events that start in the chunk: not continuations, and held ones already.
-            await run.sink.chunk_analysed(run, replace(analysis, event_count=started))
+            await ctx.sink.chunk_analysed(ctx.progress(), replace(analysis, event_count=started))
+            reviews = stats.chunks_analysed + stats.chunks_skipped + stats.chunks_failed
+            if ctx.config.max_reviews is not None and reviews >= ctx.config.max_reviews:
+                ctx.stop(StopReason.MAX_WINDOWS_REACHED, f"{reviews} window(s)")
         self._close_all()  # the run is over: every appearance ends where it was last seen
         await self._hand_on([])
 
@@ -346,21 +332,21 @@ class ChunkReviewer:
 
     async def _hand_on(self, extended: list[_Appearance]) -> None:
         """Update the events already handed on whose end moved; hand on the due ones, in the order they started."""
-        run = self.run
+        ctx = self.ctx
         for appearance in extended:
             if appearance.emitted:
-                await run.sink.event_extended(run, appearance.event)
+                await ctx.sink.event_extended(ctx.progress(), appearance.event)
         ready: list[_Appearance] = []
         while self._unsent and self._unsent[0].due:
             ready.append(self._unsent.pop(0))
         if ready:
             for appearance in ready:
                 appearance.emitted = True
-            run.stats.events += len(ready)
-            await run.sink.events(run, [a.event for a in ready], [a.data for a in ready])
+            ctx.stats.events += len(ready)
+            await ctx.sink.events(ctx.progress(), [a.event for a in ready], [a.data for a in ready], {})
 
     async def _discard_evidence(self, event_id: str) -> None:
         """A continuation is not an event: the thumbnail saved for it goes."""
         path = self._evidence.pop(event_id, None)
         if path is not None:
-            await self.run.discard_stored(path)
+            await self.ctx.evidence.discard(path)

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 from livesight.types import Chunk, ChunkStatus, Event, Gap, Sample, Verdict
 
 if TYPE_CHECKING:
-    from livesight.pipeline.runner import ChunkAnalysis, Run, RunSink
+    from livesight.pipeline.context import ChunkAnalysis, RunProgress, RunSink
     from livesight.store import Store
 
 log = logging.getLogger(__name__)
@@ -18,25 +18,34 @@ log = logging.getLogger(__name__)
 class NullSink:
     """Ignores everything; a base for listeners that care about a few calls."""
 
-    async def started(self, run: Run) -> None:
+    async def started(self, progress: RunProgress) -> None:
         pass
 
-    async def chunk_recorded(self, run: Run, chunk: Chunk) -> None:
+    async def chunk_recorded(self, progress: RunProgress, chunk: Chunk) -> None:
         pass
 
-    async def chunk_analysed(self, run: Run, analysis: ChunkAnalysis) -> None:
+    async def chunk_analysed(self, progress: RunProgress, analysis: ChunkAnalysis) -> None:
         pass
 
-    async def events(self, run: Run, events: Sequence[Event], data: Sequence[dict[str, Any]]) -> None:
+    async def events(
+        self,
+        progress: RunProgress,
+        events: Sequence[Event],
+        data: Sequence[dict[str, Any]],
+        frames: Mapping[str, bytes],
+    ) -> None:
         pass
 
-    async def event_extended(self, run: Run, event: Event) -> None:
+    async def event_extended(self, progress: RunProgress, event: Event) -> None:
         pass
 
-    async def gap(self, run: Run, gap: Gap) -> None:
+    async def gap(self, progress: RunProgress, gap: Gap) -> None:
         pass
 
-    async def checked(self, run: Run, sample: Sample, verdict: Verdict | None, fired: bool) -> None:
+    async def checked(self, progress: RunProgress, sample: Sample, verdict: Verdict | None, fired: bool) -> None:
+        pass
+
+    async def progress(self, progress: RunProgress) -> None:
         pass
 
 
@@ -55,16 +64,16 @@ class StoreSink(NullSink):
         self.owner_id = owner_id
         self.listeners = list(listeners)
 
-    async def started(self, run: Run) -> None:
+    async def started(self, progress: RunProgress) -> None:
         for listener in self.listeners:
-            await listener.started(run)
+            await listener.started(progress)
 
-    async def chunk_recorded(self, run: Run, chunk: Chunk) -> None:
+    async def chunk_recorded(self, progress: RunProgress, chunk: Chunk) -> None:
         await self.store.add_chunk(self.kind, self.owner_id, chunk)
         for listener in self.listeners:
-            await listener.chunk_recorded(run, chunk)
+            await listener.chunk_recorded(progress, chunk)
 
-    async def chunk_analysed(self, run: Run, analysis: ChunkAnalysis) -> None:
+    async def chunk_analysed(self, progress: RunProgress, analysis: ChunkAnalysis) -> None:
         status = ChunkStatus.ANALYSED if analysis.ok else ChunkStatus.FAILED
         await self.store.update_chunk(
             analysis.chunk.chunk_id,
@@ -73,25 +82,35 @@ class StoreSink(NullSink):
             event_count=analysis.event_count,
         )
         for listener in self.listeners:
-            await listener.chunk_analysed(run, analysis)
+            await listener.chunk_analysed(progress, analysis)
 
-    async def events(self, run: Run, events: Sequence[Event], data: Sequence[dict[str, Any]]) -> None:
+    async def events(
+        self,
+        progress: RunProgress,
+        events: Sequence[Event],
+        data: Sequence[dict[str, Any]],
+        frames: Mapping[str, bytes],
+    ) -> None:
         await self.store.add_events(self.kind, self.owner_id, events, data)
         for listener in self.listeners:
-            await listener.events(run, events, data)
+            await listener.events(progress, events, data, frames)
 
-    async def event_extended(self, run: Run, event: Event) -> None:
+    async def event_extended(self, progress: RunProgress, event: Event) -> None:
         """An event handed on before its appearance ended has a later end: the stored one is updated."""
         end = event.end_time if event.end_time is not None else event.stream_time
         await self.store.update_event_end(event.event_id, end_time=end, t_end=event.t_end)
         for listener in self.listeners:
-            await listener.event_extended(run, event)
+            await listener.event_extended(progress, event)
 
-    async def gap(self, run: Run, gap: Gap) -> None:
+    async def gap(self, progress: RunProgress, gap: Gap) -> None:
         await self.store.add_gap(self.kind, self.owner_id, gap.session_time, gap.wall_seconds, gap.reason)
         for listener in self.listeners:
-            await listener.gap(run, gap)
+            await listener.gap(progress, gap)
 
-    async def checked(self, run: Run, sample: Sample, verdict: Verdict | None, fired: bool) -> None:
+    async def checked(self, progress: RunProgress, sample: Sample, verdict: Verdict | None, fired: bool) -> None:
         for listener in self.listeners:
-            await listener.checked(run, sample, verdict, fired)
+            await listener.checked(progress, sample, verdict, fired)
+
+    async def progress(self, progress: RunProgress) -> None:
+        for listener in self.listeners:
+            await listener.progress(progress)

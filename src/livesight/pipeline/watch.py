@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from livesight.judges import Judge, accepts_video, build_judge
 from livesight.pipeline.gate import GateConfig
 from livesight.pipeline.once import OnceResult, check_once
-from livesight.pipeline.runner import Run, RunConfig
+from livesight.pipeline.runner import Run, RunConfig, RunProgress
 from livesight.pipeline.sinks import NullSink, StoreSink
 from livesight.rules import StopReason, TriggerRule, job_status_for
 from livesight.settings import Settings
@@ -46,20 +46,29 @@ class _PrinterSink(NullSink):
     def __init__(self, printer: TriggerPrinter) -> None:
         self.printer = printer
 
-    async def events(self, run: Run, events: Sequence[Event], data: Sequence[dict[str, Any]]) -> None:
+    async def events(
+        self,
+        progress: RunProgress,
+        events: Sequence[Event],
+        data: Sequence[dict[str, Any]],
+        frames: Mapping[str, bytes],
+    ) -> None:
         for event, extra in zip(events, data, strict=True):
             self.printer.event(event, extra)
 
-    async def checked(self, run: Run, sample: Sample, verdict: Verdict | None, fired: bool) -> None:
-        self.printer.status(status_line(run))
+    async def checked(self, progress: RunProgress, sample: Sample, verdict: Verdict | None, fired: bool) -> None:
+        self.printer.status(status_line(progress))
 
-    async def chunk_recorded(self, run: Run, chunk: Any) -> None:
-        self.printer.status(status_line(run))
+    async def chunk_recorded(self, progress: RunProgress, chunk: Any) -> None:
+        self.printer.status(status_line(progress))
+
+    async def progress(self, progress: RunProgress) -> None:
+        self.printer.status(status_line(progress))
 
 
-def status_line(run: Run) -> str:
-    s = run.stats
-    health = run.health
+def status_line(progress: RunProgress) -> str:
+    s = progress.stats
+    health = progress.health
     state = health.state.value if health is not None else "starting"
     reconnects = f" · reconnects {health.reconnects}" if health is not None and health.reconnects else ""
     local = f" · local {s.local_calls}" if s.local_calls else ""

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import logging
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -21,9 +20,9 @@ from livesight.delivery.broker import Message
 from livesight.delivery.webhooks import new_delivery
 from livesight.judges import Judge, accepts_video
 from livesight.metrics import RunCounters
-from livesight.pipeline.runner import ChunkAnalysis, Resume, Run, RunConfig, resume_point
+from livesight.pipeline.runner import ChunkAnalysis, Resume, Run, RunConfig, RunProgress, resume_point
 from livesight.pipeline.sinks import StoreSink
-from livesight.rules import StopReason, job_status_for, make_event, new_id
+from livesight.rules import job_status_for, make_event, new_id
 from livesight.runs.manager import RunManager
 from livesight.runs.specs import DigestSpec, MonitorSpec, job_stats
 from livesight.runs.views import WEBHOOK_TYPES
@@ -111,24 +110,20 @@ class JobManager(RunManager):
         error goes to the webhook and the job's log only."""
         if run.resume is None:
             try:
-                await sink.begin(run)
+                await sink.begin(run.progress())
             except Exception:  # the run still starts; its end is stored and announced as always
                 log.exception("job %s: announcing its start failed", job.id)
-        ticker = asyncio.create_task(sink.tick(run), name=f"job:{job.id}:progress")
-        try:
-            result = await self.outcome(run, f"job {job.id}")
-        finally:
-            ticker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await ticker  # its last stats write lands before the final one
-        await self._end(job, run, sink, result)
+        result = await self.outcome(run, f"job {job.id}")  # its last progress report lands before its end
+        await self._end(job, sink, result)
 
-    async def _end(self, job: JobRecord, run: Run, sink: _JobSink, result: RunResult) -> None:
+    async def _end(self, job: JobRecord, sink: _JobSink, result: RunResult) -> None:
         if job.id in self._lost:
             return  # another worker runs it now and will store its end
         await sink.flush_checks()
         status = job_status_for(result.reason)
-        stats = job_stats(result.stats, result.reason.value, run.health, sink.summaries)
+        final_progress = result.final
+        health = final_progress.health if final_progress is not None else None
+        stats = job_stats(result.stats, result.reason.value, health, sink.summaries)
         if status.value == "failed":
             stats["error"] = result.detail
         final = {"job_id": job.id, "status": status.value, "reason": result.reason.value, "final_stats": stats}
@@ -138,7 +133,7 @@ class JobManager(RunManager):
             announced = [("error", True), ("job_stopped", False)]
         else:
             announced = [("job_stopped", True)]
-        events = [sink.lifecycle_event(type_, run) for type_, _ in announced]
+        events = [sink.lifecycle_event(type_, final_progress) for type_, _ in announced]
         payloads = [{"payload": final} for _ in announced]
         # Status, final stats, the closing events and their webhooks: one transaction, so "ended" is never
         # read without them, and a crash leaves either a live job (resumed) or an ended one (announced).
@@ -178,9 +173,10 @@ class _JobSink(StoreSink):
         """A digest's windows summarised so far (``stats.summaries_generated``); None for a monitor job."""
         return None
 
-    def lifecycle_event(self, type_: str, run: Run) -> Event:
+    def lifecycle_event(self, type_: str, progress: RunProgress | None) -> Event:
         """A lifecycle event (``job_started``, ``summary``, ``job_stopped``…) at the run's current point."""
-        span = run.chunker.span_at(run.stats.session_time)
+        span = progress.span if progress is not None else None
+        now = progress.session_time if progress is not None else 0.0
         return make_event(
             type=type_,
             label=type_,
@@ -190,18 +186,20 @@ class _JobSink(StoreSink):
             chunk_index=span.index if span else 0,
             chunk_id=span.chunk_id if span else "",
             chunk_start=span.start_time if span else 0.0,
-            chunk_relative_time=run.stats.session_time - (span.start_time if span else 0.0),
+            chunk_relative_time=now - (span.start_time if span else 0.0),
             pts_offset=span.pts_offset if span else 0.0,
             analysis_id=new_id("ana"),
         )
 
-    async def announce(self, type_: str, run: Run, payload: dict[str, Any], *, publish: bool = True) -> EventRecord:
+    async def announce(
+        self, type_: str, progress: RunProgress, payload: dict[str, Any], *, publish: bool = True
+    ) -> EventRecord:
         """Store a lifecycle event in the job's log with its webhook (one transaction), then publish it
         (unless not ``publish``: the SSE stream has ended)."""
         records = await self.store.add_events(
             "job",
             self.job.id,
-            [self.lifecycle_event(type_, run)],
+            [self.lifecycle_event(type_, progress)],
             [{"payload": payload}],
             deliveries=lambda stored: self.webhooks([(r, payload) for r in stored]),
         )
@@ -226,15 +224,15 @@ class _JobSink(StoreSink):
         if self.job.webhook_url and records:
             manager.resources.wake_deliveries()
 
-    async def begin(self, run: Run) -> None:
+    async def begin(self, progress: RunProgress) -> None:
         """The run starts: the job is ``running`` (its source may still be connecting; ``stats.source``
         says so) and ``job_started`` is announced."""
         # The first stats (the source connecting) are stored with the status: the API reads them from the store.
-        stats = job_stats(run.stats, None, run.health, self.summaries)
+        stats = job_stats(progress.stats, None, progress.health, self.summaries)
         await self.store.set_job_status_if(self.job.id, "pending", "running", stats=stats, started_at=datetime.now(UTC))
         await self.announce(
             "job_started",
-            run,
+            progress,
             {
                 "job_id": self.job.id,
                 "status": "running",
@@ -243,48 +241,44 @@ class _JobSink(StoreSink):
             },
         )
 
-    async def started(self, run: Run) -> None:
+    async def started(self, progress: RunProgress) -> None:
         """The first frame: nothing to announce, the job said ``job_started`` when its run began."""
 
-    async def tick(self, run: Run) -> None:
+    async def progress(self, progress: RunProgress) -> None:
         """Monitor jobs report progress and store stats at checks (:meth:`checked`); between them (a long
         interval, a source reconnecting) the stored stats are refreshed every ``_STATS_IDLE`` seconds, so
         that the API, which reads only the store, sees the source's state."""
-        while True:
-            await asyncio.sleep(_STATS_EVERY)
-            if time.monotonic() - self._last_stats < _STATS_IDLE:
-                continue
-            self._last_stats = time.monotonic()
-            try:
-                await self.store.update_job(self.job.id, stats=job_stats(run.stats, None, run.health))
-            except Exception:  # a missed refresh must not end the job
-                log.exception("job %s: storing stats failed", self.job.id)
+        if time.monotonic() - self._last_stats < _STATS_IDLE:
+            return
+        self._last_stats = time.monotonic()
+        await self.store.update_job(self.job.id, stats=job_stats(progress.stats, None, progress.health))
 
-    async def checked(self, run: Run, sample: Sample, verdict: Verdict | None, fired: bool) -> None:
+    async def checked(self, progress: RunProgress, sample: Sample, verdict: Verdict | None, fired: bool) -> None:
         metrics = self.manager.metrics
         outcome = "failed" if verdict is None else "reused" if verdict.reused else "ok"
         metrics.checks.labels(outcome).inc()
         if verdict is not None:
             metrics.observe_usage(verdict.usage)
-        self._counters.update(run.stats.frames_skipped, run.stats.checks_deferred, run.stats.gate)
-        health = run.health
+        stats = progress.stats
+        self._counters.update(stats.frames_skipped, stats.checks_deferred, stats.gate)
+        health = progress.health
         if health is not None and health.reconnects > self._reconnects:
             metrics.source_reconnects.inc(health.reconnects - self._reconnects)
             self._reconnects = health.reconnects
-        progress = {
+        report = {
             "job_id": self.job.id,
-            "checks_performed": run.stats.checks_performed,
-            "triggers_fired": run.stats.triggers_fired,
-            "frames_skipped": run.stats.frames_skipped,
-            "model_calls": run.stats.model_calls,
+            "checks_performed": stats.checks_performed,
+            "triggers_fired": stats.triggers_fired,
+            "frames_skipped": stats.frames_skipped,
+            "model_calls": stats.model_calls,
             "stream_time": round(sample.session_time, 3),
             "reused": verdict is not None and verdict.reused,
             "triggered": None if verdict is None else verdict.match,
             "confidence": None if verdict is None else verdict.confidence,
             "explanation": None if verdict is None else verdict.explanation,
-            "elapsed_seconds": round(run.stats.elapsed_seconds, 3),
+            "elapsed_seconds": round(stats.elapsed_seconds, 3),
         }
-        self.manager.bus.publish(self.job.id, Message("progress", progress))
+        self.manager.bus.publish(self.job.id, Message("progress", report))
         match, confidence = (None, None) if verdict is None else (verdict.match, verdict.confidence)
         reused = verdict is not None and verdict.reused
         self._checks.append(JobCheck(round(sample.session_time, 3), match, confidence, reused, verdict is None))
@@ -293,7 +287,7 @@ class _JobSink(StoreSink):
             await self.flush_checks()
         if now - self._last_stats >= _STATS_EVERY:
             self._last_stats = now
-            await self.store.update_job(self.job.id, stats=job_stats(run.stats, None, health))
+            await self.store.update_job(self.job.id, stats=job_stats(stats, None, health))
 
     async def flush_checks(self) -> None:
         """Store the checks made since the last write (a failed write loses them, never the job)."""
@@ -303,20 +297,23 @@ class _JobSink(StoreSink):
         except Exception:
             log.exception("job %s: storing %d checks failed", self.job.id, len(checks))
 
-    async def events(self, run: Run, events: Sequence[Event], data: Sequence[dict[str, Any]]) -> None:
+    async def events(
+        self,
+        progress: RunProgress,
+        events: Sequence[Event],
+        data: Sequence[dict[str, Any]],
+        frames: Mapping[str, bytes],
+    ) -> None:
         payloads = [dict(d) for d in data]
-        frames: dict[str, str] = {}
-        if getattr(self.spec, "include_frame", False):  # read before the transaction, which must not wait on disk
-            for event, payload in zip(events, payloads, strict=True):
-                if payload.get("frame_path"):
-                    jpeg = await run.read_stored(payload["frame_path"])
-                    frames[event.event_id] = base64.b64encode(jpeg).decode()
+        attached: dict[str, str] = {}
+        if getattr(self.spec, "include_frame", False):
+            attached = {event_id: base64.b64encode(jpeg).decode() for event_id, jpeg in frames.items()}
         records = await self.store.add_events(
             "job",
             self.job.id,
             events,
             payloads,
-            deliveries=lambda stored: self.webhooks([(r, self._trigger_payload(r, frames)) for r in stored]),
+            deliveries=lambda stored: self.webhooks([(r, self._trigger_payload(r, attached)) for r in stored]),
         )
         self.manager.metrics.triggers.inc(len(records))
         self.manager.metrics.events.inc(len(records))
@@ -341,10 +338,10 @@ class _JobSink(StoreSink):
             payload["frame_b64"] = frames[record.id]
         return payload
 
-    async def chunk_recorded(self, run: Run, chunk: Chunk) -> None:
+    async def chunk_recorded(self, progress: RunProgress, chunk: Chunk) -> None:
         await self.store.add_chunk("job", self.job.id, chunk)
 
-    async def gap(self, run: Run, gap: Gap) -> None:
+    async def gap(self, progress: RunProgress, gap: Gap) -> None:
         await self.store.add_gap("job", self.job.id, gap.session_time, gap.wall_seconds, gap.reason)
 
 
@@ -361,35 +358,36 @@ class _DigestSink(_JobSink):
     def summaries(self) -> int | None:
         return self.windows
 
-    async def tick(self, run: Run) -> None:
+    async def progress(self, progress: RunProgress) -> None:
         """A digest judges once a window, so it reports ``progress`` (and stores its stats) once a capture
         interval instead, as a monitor job does at each check."""
-        while True:
-            await asyncio.sleep(self.spec.capture_interval_seconds)
-            try:
-                await self._progress(run)
-            except Exception:  # a missed progress report must not end the job
-                log.exception("job %s: progress report failed", self.job.id)
-
-    async def _progress(self, run: Run) -> None:
-        stats = job_stats(run.stats, None, run.health, self.windows)
-        progress = {
+        if time.monotonic() - self._last_stats < self.spec.capture_interval_seconds:
+            return
+        self._last_stats = time.monotonic()
+        stats = job_stats(progress.stats, None, progress.health, self.windows)
+        report = {
             "job_id": self.job.id,
             "summaries_generated": self.windows,
-            "frames_received": run.stats.frames_received,
-            "stream_time": round(run.stats.session_time, 3),
+            "frames_received": progress.stats.frames_received,
+            "stream_time": round(progress.session_time, 3),
             "elapsed_seconds": stats["elapsed_seconds"],
             "source": stats.get("source"),
         }
-        self.manager.bus.publish(self.job.id, Message("progress", progress))
+        self.manager.bus.publish(self.job.id, Message("progress", report))
         await self.store.update_job(self.job.id, stats=stats)
 
-    async def events(self, run: Run, events: Sequence[Event], data: Sequence[dict[str, Any]]) -> None:
+    async def events(
+        self,
+        progress: RunProgress,
+        events: Sequence[Event],
+        data: Sequence[dict[str, Any]],
+        frames: Mapping[str, bytes],
+    ) -> None:
         await self.store.add_events("job", self.job.id, events, [dict(d) for d in data])
         self.manager.metrics.events.inc(len(events))
 
-    async def chunk_analysed(self, run: Run, analysis: ChunkAnalysis) -> None:
-        await super().chunk_analysed(run, analysis)
+    async def chunk_analysed(self, progress: RunProgress, analysis: ChunkAnalysis) -> None:
+        await super().chunk_analysed(progress, analysis)
         limit = self.spec.max_windows
         if limit is not None and self.windows >= limit:
             return
@@ -406,6 +404,4 @@ class _DigestSink(_JobSink):
         }
         if self.spec.include_frames:
             payload["frames_b64"] = [base64.b64encode(i.jpeg).decode() for i in analysis.images]
-        await self.announce("summary", run, payload)
-        if limit is not None and self.windows >= limit:
-            run.stop(StopReason.MAX_WINDOWS_REACHED, f"{self.windows} window(s)")
+        await self.announce("summary", progress, payload)  # the run stops itself at max_windows

@@ -169,15 +169,11 @@ class RunManager:
         try:
             return await run.run()
         except asyncio.CancelledError:
-            return RunResult(StopReason.CANCELLED, "server shutting down", run.stats)
+            return RunResult(StopReason.CANCELLED, "server shutting down", run.stats, run.progress())
         except Exception as exc:
             log.exception("%s crashed", what)
-            return RunResult(StopReason.INTERNAL_ERROR, f"internal error: {type(exc).__name__}", run.stats)
-
-    def run_of(self, run_id: str) -> Run | None:
-        """The run of ``run_id`` if this process runs it (for its live picture, never for its state)."""
-        entry = self._runs.get(run_id)
-        return entry[1] if entry else None
+            detail = f"internal error: {type(exc).__name__}"
+            return RunResult(StopReason.INTERNAL_ERROR, detail, run.stats, run.progress())
 
 
 class LeasesState(enum.StrEnum):

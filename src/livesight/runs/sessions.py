@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from livesight.delivery.broker import Message
 from livesight.delivery.webhooks import new_delivery
 from livesight.metrics import RunCounters
-from livesight.pipeline.runner import ChunkAnalysis, Resume, Run, resume_point
+from livesight.pipeline.runner import ChunkAnalysis, Resume, Run, RunProgress, resume_point
 from livesight.pipeline.sinks import StoreSink
 from livesight.rules import session_status_for
 from livesight.runs.manager import RunManager
@@ -124,20 +124,20 @@ class _SessionSink(StoreSink):
         self.webhook_url = webhook_url
         self._counters = RunCounters(manager.metrics)
 
-    async def chunk_recorded(self, run: Run, chunk: Chunk) -> None:
-        await super().chunk_recorded(run, chunk)
+    async def chunk_recorded(self, progress: RunProgress, chunk: Chunk) -> None:
+        await super().chunk_recorded(progress, chunk)
         # The API and the web UI read a session's progress and source health from the store alone.
-        await self.store.update_session(self.session.id, stats=session_stats(run.stats, run.health))
+        await self.store.update_session(self.session.id, stats=session_stats(progress.stats, progress.health))
 
-    async def chunk_analysed(self, run: Run, analysis: ChunkAnalysis) -> None:
-        await super().chunk_analysed(run, analysis)
+    async def chunk_analysed(self, progress: RunProgress, analysis: ChunkAnalysis) -> None:
+        await super().chunk_analysed(progress, analysis)
         # A chunk's review is the model call: account for it in /metrics and the session's stored stats.
-        self._counters.usage(run.stats)
-        await self.store.update_session(self.session.id, stats=session_stats(run.stats, run.health))
+        self._counters.usage(progress.stats)
+        await self.store.update_session(self.session.id, stats=session_stats(progress.stats, progress.health))
 
-    async def started(self, run: Run) -> None:
+    async def started(self, progress: RunProgress) -> None:
         deliveries = []
-        if self.webhook_url and run.resume is None:
+        if self.webhook_url and not progress.resumed:
             data = {"session_id": self.session.id, "stream_id": self.session.stream_id}
             deliveries.append(
                 new_delivery(self.session.owner, self.webhook_url, "session_started", data, session_id=self.session.id)
@@ -149,7 +149,13 @@ class _SessionSink(StoreSink):
         if changed and deliveries:
             self._notify()
 
-    async def events(self, run: Run, events: Sequence[Event], data: Sequence[dict[str, Any]]) -> None:
+    async def events(
+        self,
+        progress: RunProgress,
+        events: Sequence[Event],
+        data: Sequence[dict[str, Any]],
+        frames: Mapping[str, bytes],
+    ) -> None:
         records = await self.store.add_events(
             "session", self.session.id, events, [dict(d) for d in data], deliveries=self._webhooks
         )

@@ -141,6 +141,7 @@ class DigestSpec(BaseModel):
             review_query=DIGEST_QUERY,
             chunk_seconds=window,
             review_frames=max(1, min(60, round(window / self.capture_interval_seconds))),
+            max_reviews=self.max_windows,
             source=SourceOptions(realtime=True),
             prefilter=False,  # every window gets its digest, changed or not
             concurrency=settings.model_concurrency,
