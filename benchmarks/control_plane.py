@@ -16,12 +16,13 @@ pace: ``renew_leases`` for all its runs every 5 s and ``stops_requested`` every 
 A replica is a process with its own Store (connection pool). With two, they write one database
 concurrently (SQLite: one file, WAL, the write lock shared through busy_timeout).
 
-Fan-out (PostgreSQL only): written before LiveSight had an event bus, this measures the baseline a
-PostgreSQL bus has (measuring ``livesight.delivery.pgbus`` itself is the next step): after each event
-commits, its replica sends ``pg_notify('livesight_events', …)`` on its own connection, and two
-subscriber connections in the parent process (two API replicas' listeners) LISTEN; latency is from the
-event's commit to each subscriber's receipt (one clock: every process is on this machine). SQLite's bus
-would be in-process: not measured.
+Fan-out (PostgreSQL only), two ways side by side in the same run. After each event commits, its replica
+publishes it on LiveSight's event bus (``livesight.delivery.pgbus.PostgresBus``: a small notice naming the
+run and the event's ``seq``, sent by the bus's own connection), and, as the baseline, sends a raw
+``pg_notify('livesight_bench_raw', …)`` on a connection of its own. In the parent process two ``PostgresBus``
+instances subscribed to every topic (two API replicas) and two raw ``LISTEN`` connections receive them;
+latency is from the event's commit to each subscriber's receipt (one clock: every process is on this
+machine). SQLite's bus is in-process: not measured.
 """
 
 from __future__ import annotations
@@ -40,13 +41,14 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
+from livesight.delivery.broker import Message
 from livesight.store import Store
 from livesight.store._checks import JobCheck
 from livesight.store.records import NewDelivery, new_id
 from livesight.types import Chunk, Event
 
 PG_DEFAULT = "postgresql://postgres@127.0.0.1:5432/test"
-CHANNEL = "livesight_events"
+CHANNEL = "livesight_bench_raw"
 CHUNK_SECONDS = 10.0
 WORKER = "bench-replica-{}"
 LEASE_SECONDS = 15.0
@@ -73,6 +75,7 @@ class ReplicaResult:
     errors: int
     notified: int
     cpu: float  # CPU seconds this replica process used while writing
+    published: dict[str, float] = field(default_factory=dict)  # "run:seq" → when its event committed (epoch s)
 
 
 def _trigger(run: str, index: int, chunk_id: str) -> tuple[Event, dict[str, Any], NewDelivery]:
@@ -130,11 +133,16 @@ async def _replica(
     pg_notify_url: str | None,
 ) -> ReplicaResult:
     store = await Store.open(url, migrate=False)
-    notifier = None
+    notifier, bus = None, None
     if pg_notify_url is not None:
         import psycopg
 
+        from livesight.delivery.pgbus import PostgresBus
+
         notifier = await psycopg.AsyncConnection.connect(pg_notify_url, autocommit=True)
+        bus = PostgresBus(pg_notify_url)
+        await bus.start()
+    published: dict[str, float] = {}
     ready.put(replica)
     await asyncio.to_thread(go.wait)  # every replica starts writing at once
     rng = random.Random(replica)
@@ -178,9 +186,12 @@ async def _replica(
                 event, data, delivery = _trigger(run, index, chunk.chunk_id)
                 add = store.add_events("job", run, [event], [data], deliveries=lambda _r, d=delivery: [d])
                 stored = await timed("event", add)
-                if stored and notifier is not None:
-                    payload = json.dumps({"e": event.event_id, "t": time.time(), "r": replica})
-                    await notifier.execute("SELECT pg_notify(%s, %s)", (CHANNEL, payload))
+                if stored and notifier is not None and bus is not None:
+                    committed = time.time()
+                    bus.publish(run, Message("triggered", {}, stored[0].seq))  # LiveSight's bus: a notice
+                    published[f"{run}:{stored[0].seq}"] = committed
+                    payload = json.dumps({"e": event.event_id, "t": committed, "r": replica})
+                    await notifier.execute("SELECT pg_notify(%s, %s)", (CHANNEL, payload))  # the baseline
                     notified += 1
 
     async def lease_loop() -> None:
@@ -203,8 +214,12 @@ async def _replica(
         elapsed, cpu = time.monotonic() - started, time.process_time() - cpu
         if notifier is not None:
             await notifier.close()
+        if bus is not None:
+            await bus.aclose()  # sends what is still queued first
         await store.close()
-    return ReplicaResult(replica, elapsed, dict(counts), dict(latency), dict(periodic), errors, notified, cpu)
+    return ReplicaResult(
+        replica, elapsed, dict(counts), dict(latency), dict(periodic), errors, notified, cpu, published
+    )
 
 
 def _replica_main(queue: Any, ready: Any, go: Any, *args: Any) -> None:
@@ -226,7 +241,8 @@ class Row:
     periodic: dict[str, list[float]]
     errors: int
     client_cpu: float = 0.0  # CPU seconds of all replica processes
-    fanout: list[list[float]] = field(default_factory=list)  # ms, per subscriber
+    fanout: list[list[float]] = field(default_factory=list)  # ms, per raw LISTEN subscriber
+    bus_fanout: list[list[float]] = field(default_factory=list)  # ms, per PostgresBus subscriber
     notified: int = 0
     sizes: dict[str, tuple[int, int]] = field(default_factory=dict)  # table → (rows, bytes with indexes)
 
@@ -310,6 +326,33 @@ async def _listen(url: str, subscribers: int, stop: asyncio.Event) -> list[list[
     return seen
 
 
+async def _bus_listen(url: str, subscribers: int, stop: asyncio.Event) -> list[dict[str, float]]:
+    """Two API replicas' buses subscribed to every topic: when each notice ("run:seq") arrived (epoch s)."""
+    from livesight.delivery.broker import ANY
+    from livesight.delivery.pgbus import PostgresBus
+
+    buses = [PostgresBus(url) for _ in range(subscribers)]
+    for bus in buses:
+        await bus.start()
+    subs = [bus.subscribe(ANY) for bus in buses]
+    seen: list[dict[str, float]] = [{} for _ in buses]
+
+    async def follow(i: int) -> None:
+        while not stop.is_set():
+            try:
+                message = await asyncio.wait_for(subs[i].queue.get(), 0.5)
+            except TimeoutError:
+                continue
+            seen[i].setdefault(f"{message.topic}:{message.seq}", time.time())
+
+    try:
+        await asyncio.gather(*(follow(i) for i in range(subscribers)))
+    finally:
+        for bus in buses:
+            await bus.aclose()
+    return seen
+
+
 SIZED = ("chunks", "job_checks", "events", "webhook_deliveries", "jobs")
 
 
@@ -355,6 +398,7 @@ async def _drive(args: argparse.Namespace, database: str, runs: int, replicas: i
         pg = scratch.url if database == "postgresql" else None
         stop = asyncio.Event()
         listener = asyncio.create_task(_listen(pg, 2, stop)) if pg else None
+        bus_listener = asyncio.create_task(_bus_listen(pg, 2, stop)) if pg else None
         await asyncio.sleep(0.5)
         procs = [
             ctx.Process(
@@ -387,6 +431,7 @@ async def _drive(args: argparse.Namespace, database: str, runs: int, replicas: i
         await asyncio.sleep(0.5)  # the last notifications
         stop.set()
         fanout = await listener if listener else []
+        arrivals = await bus_listener if bus_listener else []
         sizes = await asyncio.to_thread(_row_sizes, scratch)
     counts: dict[str, int] = defaultdict(int)
     latency: dict[str, list[float]] = defaultdict(list)
@@ -410,6 +455,10 @@ async def _drive(args: argparse.Namespace, database: str, runs: int, replicas: i
         errors=sum(r.errors for r in results),
         client_cpu=sum(r.cpu for r in results),
         fanout=fanout,
+        bus_fanout=[
+            [(seen[key] - at) * 1000 for r in results for key, at in r.published.items() if key in seen]
+            for seen in arrivals
+        ],
         notified=sum(r.notified for r in results),
         sizes=sizes,
     )
@@ -469,16 +518,18 @@ def fanout_table(rows: list[Row]) -> str:
     if not rows:
         return ""
     lines = [
-        "| runs | replicas (writers) | NOTIFYs sent | received by subscriber 1 / 2 "
+        "| runs | replicas (writers) | path | events published | received by subscriber 1 / 2 "
         "| commit → subscriber p50 / p99 / max ms |",
-        "|---|---|---|---|---|",
+        "|---|---|---|---|---|---|",
     ]
     for r in rows:
-        every = [x for sub in r.fanout for x in sub]
-        lines.append(
-            f"| {r.runs:,} | {r.replicas} | {r.notified} | {' / '.join(str(len(s)) for s in r.fanout)} "
-            f"| {percentile(every, 50):.2f} / {percentile(every, 99):.2f} / {max(every, default=float('nan')):.2f} |"
-        )
+        for path, subs in (("LiveSight's bus (PostgresBus)", r.bus_fanout), ("raw LISTEN/NOTIFY (baseline)", r.fanout)):
+            every = [x for sub in subs for x in sub]
+            lines.append(
+                f"| {r.runs:,} | {r.replicas} | {path} | {r.notified} | {' / '.join(str(len(s)) for s in subs)} "
+                f"| {percentile(every, 50):.2f} / {percentile(every, 99):.2f} "
+                f"/ {max(every, default=float('nan')):.2f} |"
+            )
     return "\n".join(lines)
 
 
@@ -499,7 +550,7 @@ async def amain(args: argparse.Namespace) -> None:
     side = fanout_table(rows)
     if side:
         print()
-        print("Fan-out baseline: PostgreSQL LISTEN/NOTIFY measured directly with psycopg (not LiveSight's bus)")
+        print("Fan-out: LiveSight's event bus against raw LISTEN/NOTIFY, in the same run")
         print(side)
 
 

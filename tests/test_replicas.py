@@ -32,13 +32,8 @@ LEASE = 3.0  # seconds: a killed replica's runs move within about this
 
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
-    hooks = Receiver()
-    hooks.thread.start()
-    hooks.url = f"http://127.0.0.1:{hooks.thread.port}/hook"
-    try:
+    with Receiver() as hooks:
         yield hooks
-    finally:
-        hooks.thread.stop()
 
 
 @pytest.fixture

@@ -8,18 +8,16 @@ values (a digest window of minutes on a stream of seconds) say so where they are
 
 from __future__ import annotations
 
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
 
 from livesight.settings import Settings
-from livesight.testing._server import LiveServer, ServerThread, start_server
+from livesight.testing import replicas
+from livesight.testing._server import LiveServer, start_server
 from livesight.testing.hls_server import LiveHLSServer
 
 from .test_monitor import read_sse, wait_for_job
@@ -60,33 +58,11 @@ def wait_until(probe: Callable[[], Any], what: str, timeout: float = 60) -> Any:
     raise AssertionError(f"timed out waiting for {what}")
 
 
-class Receiver:
-    """A webhook endpoint that keeps every body it is sent, in order."""
-
-    def __init__(self) -> None:
-        self.bodies: list[dict[str, Any]] = []
-        self._lock = threading.Lock()
-        app = FastAPI()
-
-        @app.post("/hook")
-        async def hook(request: Request) -> JSONResponse:
-            body = await request.json()
-            with self._lock:
-                self.bodies.append(body)
-            return JSONResponse({"ok": True})
-
-        self.thread = ServerThread(app)
-
-    @property
-    def url(self) -> str:
-        return f"{self.thread.base_url}/hook"
-
-    def of_job(self, job_id: str) -> list[dict[str, Any]]:
-        with self._lock:
-            return [b for b in self.bodies if b.get("job_id") == job_id]
+class Receiver(replicas.Receiver):
+    """The shared webhook receiver, read by webhook type."""
 
     def types(self, job_id: str) -> list[str]:
-        return [b["type"] for b in self.of_job(job_id)]
+        return [b["type"] for b in self.of_run(job_id)]
 
     def types_once_stopped(self, job_id: str) -> list[str]:
         """The job's webhook types, once ``job_stopped`` (its last) has arrived."""
@@ -97,8 +73,7 @@ class Receiver:
 
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
-    hook = Receiver()
-    with hook.thread:
+    with Receiver() as hook:
         yield hook
 
 
@@ -142,7 +117,7 @@ def test_live_monitor_reference_example(server: LiveServer, stream: LiveHLSServe
         assert config["webhook_url"] == receiver.url and config["interval_seconds"] == 10
         types = receiver.types_once_stopped(body["job_id"])
         assert types == ["job_started", "watch_triggered", "job_stopped"]
-        hooks = receiver.of_job(body["job_id"])
+        hooks = receiver.of_run(body["job_id"])
         assert all(h["timestamp"] and h["job_id"] == body["job_id"] for h in hooks)
         trigger = hooks[1]["data"]
         assert trigger["triggered"] is True and trigger["condition"] == request["condition"] and trigger["explanation"]
@@ -176,7 +151,7 @@ def test_live_monitor_monitoring_section_example(server: LiveServer, stream: Liv
         assert "checks_performed" in cancelled["final_stats"]
     types = receiver.types_once_stopped(body["job_id"])
     assert types[0] == "job_started" and types[-1] == "job_stopped"
-    assert receiver.of_job(body["job_id"])[-1]["data"]["reason"] == "cancelled"
+    assert receiver.of_run(body["job_id"])[-1]["data"]["reason"] == "cancelled"
 
 
 # -- Quickstart: validate → check-once → live-monitor → get → delete ------------------------------------------
@@ -416,7 +391,7 @@ def test_failing_source_is_running_then_failed_with_job_stopped(
     assert events[-1]["data"]["status"] == "failed" and events[-1]["data"]["reason"] == "source_failed"
     types = receiver.types_once_stopped(job_id)
     assert types == ["job_started", "error", "job_stopped"]
-    error, stopped = receiver.of_job(job_id)[1:]
+    error, stopped = receiver.of_run(job_id)[1:]
     for hook in (error, stopped):
         assert hook["data"]["status"] == "failed" and hook["data"]["reason"] == "source_failed"
         assert hook["data"]["message"] and hook["data"]["final_stats"]["reason"] == "source_failed"

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import socket
 import threading
-import time
-from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -15,25 +12,10 @@ from standardwebhooks.webhooks import Webhook
 from livesight.settings import Settings
 from livesight.testing._server import ServerThread
 from livesight.testing.hls_server import LiveHLSServer
+from livesight.testing.replicas import free_port, wait_until
 
 from .conftest import start_server
 from .test_monitor import wait_for_job
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _wait_until(check: Callable[[], Any], what: Callable[[], str], timeout: float) -> Any:
-    """Poll ``check`` until it returns something true; fail saying ``what()`` after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while not (value := check()):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out: {what()}")
-        time.sleep(0.2)  # between polls of the condition
-    return value
 
 
 def _successes(delivery: dict[str, Any]) -> int:
@@ -52,7 +34,7 @@ def test_receiver_down_and_server_restarted(server_settings: Settings, stream: L
             "webhook_lease_seconds": 3.0,
         }
     )
-    port = _free_port()
+    port = free_port()
     received: list[dict[str, Any]] = []
     lock = threading.Lock()
     app = FastAPI()
@@ -88,7 +70,7 @@ def test_receiver_down_and_server_restarted(server_settings: Settings, stream: L
                 seen[:] = client.get(f"/api/jobs/{job_id}/deliveries").json()["deliveries"]
                 return len(seen) == 3 and all(d["attempt_count"] >= 2 for d in seen)
 
-            _wait_until(retried, lambda: f"every delivery tried twice: {seen}", 20)
+            wait_until(retried, lambda: f"every delivery tried twice: {seen}", 20)
             deliveries = seen
             assert {d["event_type"] for d in deliveries} == {"job_started", "watch_triggered", "job_stopped"}
             assert all(d["status"] != "delivered" and d["last_error"] for d in deliveries)
@@ -112,7 +94,7 @@ def test_receiver_down_and_server_restarted(server_settings: Settings, stream: L
                     got = len(received)
                 return all(d["status"] == "delivered" for d in outbox) and got == sum(map(_successes, outbox))
 
-            _wait_until(settled, lambda: f"the outbox to settle: {len(received)} received, {outbox}", 30)
+            wait_until(settled, lambda: f"the outbox to settle: {len(received)} received, {outbox}", 30)
         deliveries = outbox
     finally:
         receiver.stop()

@@ -94,7 +94,8 @@ class Replica:
 
 
 class Receiver:
-    """A webhook receiver: every request it got, with its ``webhook-id`` and body."""
+    """A webhook receiver on a real server (``with Receiver() as hooks``): every request it got, in order,
+    as its body with its ``webhook-id`` as ``id``."""
 
     def __init__(self) -> None:
         self.received: list[dict[str, Any]] = []
@@ -105,20 +106,30 @@ class Receiver:
         async def hook(request: Request) -> JSONResponse:
             body = await request.json()
             with self._lock:
-                self.received.append({"id": request.headers["webhook-id"], **body})
+                self.received.append({"id": request.headers.get("webhook-id"), **body})
             return JSONResponse({"ok": True})
 
-        self.thread = ServerThread(app, port=free_port())
-        self.url = ""
+        self.thread = ServerThread(app)
+
+    def __enter__(self) -> Receiver:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.thread.stop()
+
+    @property
+    def url(self) -> str:
+        return f"{self.thread.base_url}/hook"
+
+    def of_run(self, run_id: str) -> list[dict[str, Any]]:
+        """Every webhook about a job or session (``run_id``), in the order they arrived."""
+        with self._lock:
+            return [r for r in self.received if run_id in (r["job_id"], (r.get("data") or {}).get("session_id"))]
 
     def got(self, type_: str, run_id: str) -> list[dict[str, Any]]:
         """The webhooks of ``type_`` about a job or session (``run_id``), in the order they arrived."""
-        with self._lock:
-            return [
-                r
-                for r in self.received
-                if r["type"] == type_ and run_id in (r["job_id"], (r.get("data") or {}).get("session_id"))
-            ]
+        return [r for r in self.of_run(run_id) if r["type"] == type_]
 
     def ids(self) -> list[str]:
         with self._lock:
