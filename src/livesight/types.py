@@ -214,6 +214,16 @@ class Verdict:
 
 
 @dataclass(frozen=True)
+class RuleVerdicts:
+    """One judge call's answers to several rules at one check point: a :class:`Verdict` per rule name (each
+    without usage), and what the call cost in all."""
+
+    verdicts: dict[str, Verdict]
+    usage: Usage = field(default_factory=Usage)
+    judge: str = ""
+
+
+@dataclass(frozen=True)
 class Review:
     """A judge's answer to an open-ended rapid-review query over one chunk."""
 

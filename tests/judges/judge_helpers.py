@@ -23,6 +23,7 @@ API_KEY = "sk-test-livesight-0123456789abcdef"
 TEST_RETRY = RetryPolicy(initial=0.5, maximum=8.0, multiplier=2.0, jitter=0.0, max_attempts=4)
 
 RED = (220, 30, 30)
+BLUE = (30, 40, 220)
 GREY = (128, 128, 128)
 
 

@@ -10,7 +10,18 @@ from typing import Any
 
 import httpx
 import pytest
-from judge_helpers import API_KEY, RED, JudgeFactory, Reply, ScriptedModel, SleepRecorder, completion, image, sample
+from judge_helpers import (
+    API_KEY,
+    BLUE,
+    RED,
+    JudgeFactory,
+    Reply,
+    ScriptedModel,
+    SleepRecorder,
+    completion,
+    image,
+    sample,
+)
 
 from livesight.judges import (
     Judge,
@@ -22,6 +33,7 @@ from livesight.judges import (
     JudgeTimeout,
     JudgeUnavailable,
     OpenAICompatibleJudge,
+    check_rules,
 )
 from livesight.retry import RetryPolicy
 from livesight.testing.vlm_server import VLMTestServer
@@ -460,3 +472,33 @@ async def test_concurrent_rejections_step_down_one_mode_at_a_time(
     assert judge.response_format_mode == "json_object"
     sent = sorted(str((r.body.get("response_format") or {}).get("type")) for r in scripted.requests)
     assert sent == ["json_object", "json_object", "json_schema", "json_schema"]
+
+
+# ------------------------------------------------------------------------------------------- several rules
+
+
+async def test_several_rules_are_one_request_each_answered_on_its_own(
+    vlm: VLMTestServer, make_judge: JudgeFactory
+) -> None:
+    judge = make_judge(vlm.base_url)
+    rules = [("red", "Is a red square visible?"), ("blue", "Is a blue square visible?")]
+    answer = await check_rules(judge, rules, sample(image(30.0), image(30.5, RED)))
+    assert answer.usage.model_calls == 1 and vlm.stats()["requests"] == 1
+    assert answer.verdicts["red"].match is True and answer.verdicts["blue"].match is False
+    assert "frame 2 (t=0.50s)" in answer.verdicts["red"].explanation
+    both = await check_rules(judge, rules, sample(image(31.0, RED), image(31.5, BLUE)))
+    assert both.verdicts["red"].match and both.verdicts["blue"].match
+    assert vlm.stats()["recent"][-1]["kind"] == "rules"
+
+
+async def test_a_judge_without_several_rules_at_once_asks_each_rule(vlm: VLMTestServer) -> None:
+    from test_video import gemini
+
+    judge = gemini(vlm)
+    try:
+        rules = [("red", "Is a red square visible?"), ("blue", "Is a blue square visible?")]
+        answer = await check_rules(judge, rules, sample(image(30.0, BLUE)))
+    finally:
+        await judge.aclose()
+    assert answer.usage.model_calls == 2  # one call per rule, added up
+    assert answer.verdicts["blue"].match and not answer.verdicts["red"].match

@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from livesight.judges.base import Judge, accepts_video
+from livesight.judges.base import Judge, accepts_video, check_rules
 from livesight.judges.cascade import CascadeJudge
 from livesight.judges.clip import ClipJudge
 from livesight.judges.clip_weights import ClipUnavailable
@@ -51,6 +51,7 @@ __all__ = [
     "accepts_video",
     "build_judge",
     "build_local_judge",
+    "check_rules",
     "looks_like_refusal",
     "parse_review",
     "parse_verdict",

@@ -10,6 +10,7 @@ from typing import Any, Final
 
 VERDICT_SCHEMA_NAME: Final = "livesight_verdict"
 REVIEW_SCHEMA_NAME: Final = "livesight_review"
+RULES_SCHEMA_NAME: Final = "livesight_rules"
 
 VERDICT_SCHEMA: Final[dict[str, Any]] = {
     "type": "object",
@@ -71,6 +72,35 @@ CHECK_SYSTEM_VIDEO: Final = (
     "frame as a still). Decide whether the user's condition is true in the clip, using only what is visible "
     "in it. Answer with a single JSON object and nothing else, in this shape: " + VERDICT_SHAPE + "."
 )
+
+CHECK_RULES_SYSTEM: Final = (
+    "You are LiveSight's visual judge. You are shown frames from a live video, oldest first, each labelled with "
+    "its time t in seconds. For each of the user's rules, decide on its own whether it is true in these frames, "
+    "using only what is visible in them. Answer with a single JSON object and nothing else, with one key per rule "
+    "name, each in this shape: " + VERDICT_SHAPE + "."
+)
+
+
+def rules_schema(names: list[str]) -> dict[str, Any]:
+    """The JSON schema of an answer to several rules at once: one verdict object per rule name."""
+    return {
+        "type": "object",
+        "properties": {name: VERDICT_SCHEMA for name in names},
+        "required": list(names),
+        "additionalProperties": False,
+    }
+
+
+def rules_shape(names: list[str]) -> str:
+    return "{" + ", ".join(f'"{name}": {VERDICT_SHAPE}' for name in names) + "}"
+
+
+def rules_intro(rules: list[tuple[str, str]], frame_count: int) -> str:
+    """The rules, one per line as ``- name: condition``, before the frames."""
+    listed = "\n".join(f"- {name}: {condition}" for name, condition in rules)
+    frames = "this frame" if frame_count == 1 else f"these {frame_count} frames"
+    return f"Rules, each to be answered on its own for {frames}:\n{listed}"
+
 
 REPAIR: Final = (
     "Your previous answer could not be read. Reply again with only the JSON object, in exactly this shape, "

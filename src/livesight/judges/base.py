@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Protocol, runtime_checkable
 
-from livesight.types import JudgeImage, Review, Sample, Verdict
+from livesight.types import JudgeImage, Review, RuleVerdicts, Sample, Usage, Verdict
 
-__all__ = ["Judge", "accepts_video"]
+__all__ = ["Judge", "accepts_video", "check_rules"]
 
 
 @runtime_checkable
@@ -39,6 +40,23 @@ class Judge(Protocol):
     async def aclose(self) -> None:
         """Release connections and other resources; the judge is unusable afterwards."""
         ...
+
+
+async def check_rules(judge: Judge, rules: Sequence[tuple[str, str]], sample: Sample) -> RuleVerdicts:
+    """Every ``(name, condition)`` rule's verdict on ``sample``: in one request when the judge can ask several
+    rules at once (a ``check_rules`` method, as the chat-completions judge has), else one ``check`` per rule
+    (local CLIP, Gemini's native API, a cascade), their usage added up."""
+    many = getattr(judge, "check_rules", None)
+    if many is not None:
+        answer: RuleVerdicts = await many(rules, sample)
+        return answer
+    verdicts: dict[str, Verdict] = {}
+    usage = Usage()
+    for name, condition in rules:
+        verdict = await judge.check(condition, sample)
+        usage = usage + verdict.usage
+        verdicts[name] = replace(verdict, usage=Usage())
+    return RuleVerdicts(verdicts, usage, judge.name)
 
 
 def accepts_video(judge: Judge) -> bool:

@@ -33,15 +33,15 @@ from livesight.judges.errors import (
     JudgeTimeout,
     JudgeUnavailable,
 )
-from livesight.judges.parsing import looks_like_refusal, parse_review, parse_verdict
+from livesight.judges.parsing import looks_like_refusal, parse_review, parse_rule_verdicts, parse_verdict
 from livesight.retry import RetryPolicy, parse_retry_after, retry_async
-from livesight.types import JudgeImage, Review, Sample, Usage, Verdict
+from livesight.types import JudgeImage, Review, RuleVerdicts, Sample, Usage, Verdict
 
 __all__ = ["DEFAULT_OPENAI_BASE_URL", "DEFAULT_RETRY", "OpenAICompatibleJudge", "ResponseFormatMode"]
 
 log = logging.getLogger(__name__)
 
-R = TypeVar("R", Verdict, Review)
+R = TypeVar("R", Verdict, Review, RuleVerdicts)
 ResponseFormatMode = Literal["json_schema", "json_object", "none"]
 ImageDetail = Literal["low", "high", "auto"]
 
@@ -162,6 +162,33 @@ class OpenAICompatibleJudge:
             image_count=len(sample.images),
             parse=parse_verdict,
         )
+
+    async def check_rules(self, rules: Sequence[tuple[str, str]], sample: Sample) -> RuleVerdicts:
+        """Ask several ``(name, condition)`` rules about ``sample``'s frames in one request, with one JSON schema
+        (a verdict per rule name): one model call whatever the number of rules."""
+        if not sample.images:
+            raise ValueError("a check needs at least one image")
+        names = [name for name, _ in rules]
+        origin = sample.images[0].session_time
+        content = [
+            _text(prompts.rules_intro(list(rules), len(sample.images))),
+            *self._frame_parts(sample.images, origin),
+            _text(prompts.check_outro()),
+        ]
+        messages: list[dict[str, Any]] = [
+            {"role": "system", "content": prompts.CHECK_RULES_SYSTEM},
+            {"role": "user", "content": content},
+        ]
+        answer = await self._ask(
+            messages,
+            schema_name=prompts.RULES_SCHEMA_NAME,
+            schema=prompts.rules_schema(names),
+            shape=prompts.rules_shape(names),
+            image_count=len(sample.images),
+            parse=lambda text: parse_rule_verdicts(text, names),
+        )
+        named = {name: replace(v, judge=self.name) for name, v in answer.verdicts.items()}
+        return replace(answer, verdicts=named, judge=self.name)
 
     async def _check_video(self, condition: str, sample: Sample) -> Verdict:
         video = sample.video

@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 from livesight.judges._loose_json import LooseJSONError, loads_loose
 from livesight.judges.errors import JudgeParseError
-from livesight.types import DetectedEvent, Review, Severity, Verdict
+from livesight.types import DetectedEvent, Review, RuleVerdicts, Severity, Verdict
 
 __all__ = [
     "DEFAULT_CONFIDENCE",
@@ -142,6 +142,22 @@ def parse_verdict(text: str) -> Verdict:
             explanation=cleaned.strip()[:_MAX_EXPLANATION],
         )
     raise JudgeParseError("the model's answer holds no yes/no verdict", text=text)
+
+
+def parse_rule_verdicts(text: str, names: list[str]) -> RuleVerdicts:
+    """Read the answers to several rules (one verdict object per rule name) from a model's answer.
+
+    Raises :class:`JudgeParseError` unless every rule has a recognisable verdict.
+    """
+    cleaned = _clean(text)
+    for candidate in _json_candidates(cleaned):
+        if not isinstance(candidate, dict):
+            continue
+        found = {name: _verdict_from(candidate.get(name), depth=0) for name in names}
+        verdicts = {name: v for name, v in found.items() if v is not None}
+        if len(verdicts) == len(names):
+            return RuleVerdicts(verdicts)
+    raise JudgeParseError(f"the model's answer holds no verdict for every rule ({', '.join(names)})", text=text)
 
 
 def parse_review(text: str, *, chunk_duration: float | None = None) -> Review:

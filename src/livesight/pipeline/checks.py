@@ -48,7 +48,7 @@ class _Outcome:
     """
 
     sample: Sample
-    result: Verdict | BaseException
+    result: Any  # a Verdict (a RuleVerdicts for the rules checker), or the error the check raised
     judged: bool = True
     frame: Frame | None = None
 
@@ -62,9 +62,9 @@ class ConditionChecker:
 
     def __init__(self, ctx: RunContext, *, start_at: float = 0.0, cancelled: asyncio.Event) -> None:
         config = ctx.config
-        assert config.condition is not None and ctx.judge is not None
+        assert (config.condition is not None or config.rules) and ctx.judge is not None
         self.ctx = ctx
-        self.condition = config.condition
+        self.condition = config.condition or ""
         self.judge = ctx.judge
         self.stats = ctx.stats
         self.rule_state = TriggerState(config.rule)
@@ -113,8 +113,14 @@ class ConditionChecker:
         self._checks.put_nowait(None)
 
     # -- launching ------------------------------------------------------------------------------
+    async def _wanted(self, frame: Frame) -> bool:
+        """Whether this check point is to be checked at all (the rules checker: is any rule in its schedule?)."""
+        return True
+
     async def _at_check_point(self, frame: Frame) -> None:
         """Gate, budget, then launch: a judged check, a reuse of the last verdict, or nothing."""
+        if not await self._wanted(frame):
+            return
         thumb = None
         if self.gate is not None:
             thumb = await asyncio.to_thread(frame_thumbnail, frame, self.gate.config.width)
@@ -189,9 +195,13 @@ class ConditionChecker:
         if reference.cancelled():
             return _Outcome(sample, _ReferenceLost(), judged=False, frame=frame)
         result = reference.result().result
-        if isinstance(result, Verdict):
-            result = replace(result, usage=Usage(), reused=True)
+        if not isinstance(result, BaseException):
+            result = self._carried(result)
         return _Outcome(sample, result, judged=False, frame=frame)
+
+    def _carried(self, result: Any) -> Any:
+        """A judged answer as reused for an unchanged picture: marked reused, costing nothing."""
+        return replace(result, usage=Usage(), reused=True)
 
     # -- applying, in stream order ----------------------------------------------------------------
     async def apply(self) -> None:
@@ -207,6 +217,10 @@ class ConditionChecker:
                 self._slots.release()
             if not self._done and not self.ctx.halted():  # once done or stopped, later verdicts must not fire
                 await self._apply(task, checked)
+        await self._finished()
+
+    async def _finished(self) -> None:
+        """Every result is applied: the run is over (the rules checker ends open appearances here)."""
 
     async def _apply(self, task: asyncio.Task[_Outcome], checked: _Outcome) -> None:
         stats = self.stats

@@ -23,6 +23,7 @@ from livesight.pipeline.chunker import Chunker, ChunkSpan
 from livesight.pipeline.gate import GateConfig
 from livesight.pipeline.stats import RunStats
 from livesight.rules import StopReason, TriggerRule
+from livesight.rules.appearances import RuleSpec
 from livesight.sources.hub import SourceHealth, SourceOptions
 from livesight.storage import Storage
 from livesight.types import Chunk, Event, Gap, InputMode, JudgeImage, Sample, Verdict
@@ -36,6 +37,8 @@ class RunConfig:
 
     source_url: str
     condition: str | None = None
+    #: Named rules asked together at each check point (the rules checker); empty: ``condition`` alone.
+    rules: tuple[RuleSpec, ...] = ()
     review_query: str | None = None
     interval_seconds: float = 10.0
     input_mode: InputMode = "frames"

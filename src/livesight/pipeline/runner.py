@@ -35,6 +35,7 @@ from livesight.pipeline.context import (
 )
 from livesight.pipeline.gate import ChangeGate
 from livesight.pipeline.review import ChunkReviewer
+from livesight.pipeline.rule_checks import RulesChecker
 from livesight.pipeline.stats import RunStats
 from livesight.rules import StopReason
 from livesight.sources.hub import SharedSource, SourceHealth, SourceRegistry
@@ -73,10 +74,10 @@ class Run:
         storage: Storage | None = None,
         resume: Resume | None = None,
     ) -> None:
-        if config.condition is None and config.review_query is None and not config.record:
-            raise ValueError("a run needs a condition, a review query or recording")
-        if (config.condition or config.review_query) and judge is None:
-            raise ValueError("a run with a condition or review query needs a judge")
+        if config.condition is None and not config.rules and config.review_query is None and not config.record:
+            raise ValueError("a run needs a condition, rules, a review query or recording")
+        if (config.condition or config.rules or config.review_query) and judge is None:
+            raise ValueError("a run with a condition, rules or a review query needs a judge")
         self.run_id = run_id
         self.config = config
         self.registry = registry
@@ -107,9 +108,11 @@ class Run:
             halted=lambda: self._stop is not None and self._stop[0] not in _SOURCE_STOPS,
             progress=self.progress,
         )
-        self.checker = (
-            ConditionChecker(self.ctx, start_at=self._offset, cancelled=self._cancelled) if config.condition else None
-        )
+        self.checker: ConditionChecker | None = None
+        if config.rules:
+            self.checker = RulesChecker(self.ctx, start_at=self._offset, cancelled=self._cancelled)
+        elif config.condition:
+            self.checker = ConditionChecker(self.ctx, start_at=self._offset, cancelled=self._cancelled)
         self.reviewer = (
             ChunkReviewer(self.ctx, ChangeGate(config.gate) if config.prefilter else None)
             if config.review_query

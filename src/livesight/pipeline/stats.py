@@ -57,6 +57,8 @@ class RunStats:
     gate: dict[str, object] | None = None
     #: The model-call budget's state when the run has one.
     budget: dict[str, object] | None = None
+    #: The state machine of each rule (by name) of a run with rules: kept so a resumed run goes on from it.
+    rules: dict[str, Any] | None = None
 
     def restore(self, saved: dict[str, Any]) -> None:
         """Carry counters over from a run a restart interrupted (``as_dict()`` / job stats shape)."""
@@ -89,6 +91,9 @@ class RunStats:
         elapsed = saved.get("elapsed_seconds")
         if isinstance(elapsed, int | float):
             self.started_monotonic -= float(elapsed)
+        rules = saved.get("rules")
+        if isinstance(rules, dict):
+            self.rules = rules
 
     def add_usage(self, usage: Usage) -> None:
         self.model_calls += usage.model_calls
@@ -134,6 +139,7 @@ class RunStats:
             },
             "prefilter": self.gate,
             "budget": self.budget,
+            **({"rules": self.rules} if self.rules is not None else {}),
         }
 
 

@@ -8,7 +8,7 @@ Pure functions, no HTTP: :func:`parse_messages` pulls out the question, the syst
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from PIL import Image
@@ -25,6 +25,8 @@ from livesight.testing._vision import (
 
 VERDICT_SCHEMA_NAME = "livesight_verdict"
 REVIEW_SCHEMA_NAME = "livesight_review"
+RULES_SCHEMA_NAME = "livesight_rules"
+_RULE_LINE = re.compile(r"^- ([A-Za-z0-9_.-]+): (.+)$", re.MULTILINE)
 
 _FRAME_LABEL = re.compile(r"^\s*Frame\s+(\d+)\s+at\s+t=(-?\d+(?:\.\d+)?)s\s*$")
 
@@ -141,12 +143,15 @@ def output_kind(response_format: Any) -> tuple[str, dict[str, Any] | None]:
         raise ChatRequestError("json_schema response_format needs a 'json_schema' object with a 'name'")
     schema = spec.get("schema")
     required = set(schema.get("required", [])) if isinstance(schema, dict) else set()
+    if spec["name"] == RULES_SCHEMA_NAME:
+        return "rules", schema if isinstance(schema, dict) else None
     if spec["name"] == REVIEW_SCHEMA_NAME or "events" in required:
         return "review", schema if isinstance(schema, dict) else None
     if spec["name"] == VERDICT_SCHEMA_NAME or "match" in required:
         return "verdict", schema if isinstance(schema, dict) else None
     raise ChatRequestError(
-        f"the test VLM knows the {VERDICT_SCHEMA_NAME!r} and {REVIEW_SCHEMA_NAME!r} schemas, not {spec['name']!r}"
+        f"the test VLM knows the {VERDICT_SCHEMA_NAME!r}, {REVIEW_SCHEMA_NAME!r} and {RULES_SCHEMA_NAME!r} schemas, "
+        f"not {spec['name']!r}"
     )
 
 
@@ -157,7 +162,18 @@ def _when(image: LabelledImage) -> str:
     return f"frame {image.index}" + (f" (t={image.time:.2f}s)" if image.time is not None else "")
 
 
+def rules_of(parsed: ParsedRequest) -> list[tuple[str, str]]:
+    """The ``- name: condition`` lines of a several-rules question."""
+    return [(m.group(1), m.group(2).strip()) for m in _RULE_LINE.finditer(parsed.question)]
+
+
 def answer(parsed: ParsedRequest, kind: str) -> dict[str, Any] | str:
+    if kind == "rules":
+        # Each rule on its own, as if it had been asked alone about the same images.
+        rules = rules_of(parsed)
+        if not rules:
+            raise ChatRequestError("a livesight_rules request lists no '- name: condition' lines")
+        return {name: answer(replace(parsed, question=condition), "verdict") for name, condition in rules}
     colour, named = choose_colour(parsed)
     lead = "" if named else f"No colour was named in the question, so I looked for {colour}. "
     seen = [(img, measure(img.image, colour)) for img in parsed.images]

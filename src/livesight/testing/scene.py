@@ -65,6 +65,8 @@ class SceneSpec:
     duration: float = 90.0
     events: tuple[tuple[float, float], ...] = ((20.0, 28.0), (50.0, 58.0))
     color: tuple[int, int, int] = (230, 20, 20)
+    #: More appearances of the square in other colours: ``(start, end, (r, g, b))`` (``events`` win on overlap).
+    coloured: tuple[tuple[float, float, tuple[int, int, int]], ...] = ()
     square: int = 100
     segment_seconds: float = 2.0
 
@@ -95,11 +97,20 @@ class SceneSpec:
         return n / self.fps
 
     def square_visible(self, t: float) -> bool:
-        """Whether the square is in the frame shown at time ``t`` (seconds)."""
+        """Whether the square (of ``color``) is in the frame shown at time ``t`` (seconds)."""
         return any(start <= t < end for start, end in self.events)
 
+    def square_colour(self, t: float) -> tuple[int, int, int] | None:
+        """The colour of the square shown at time ``t``, if one is."""
+        if self.square_visible(t):
+            return self.color
+        return next((rgb for start, end, rgb in self.coloured if start <= t < end), None)
+
     def cache_key(self) -> str:
-        payload = json.dumps({"v": _GENERATOR_VERSION, **dataclasses.asdict(self)}, sort_keys=True)
+        fields = dataclasses.asdict(self)
+        if not self.coloured:
+            del fields["coloured"]  # scenes from before it existed keep their cache key
+        payload = json.dumps({"v": _GENERATOR_VERSION, **fields}, sort_keys=True)
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
@@ -181,8 +192,9 @@ def render_frame(spec: SceneSpec, n: int) -> av.VideoFrame:
             _BIT_ON_LUMA if on else _BIT_OFF_LUMA
         )
 
-    if spec.square_visible(spec.frame_time(n)):
-        yy, uu, vv = _rgb_to_yuv(spec.color)
+    colour = spec.square_colour(spec.frame_time(n))
+    if colour is not None:
+        yy, uu, vv = _rgb_to_yuv(colour)
         sx, sy, s = layout.square_x, layout.square_y, layout.square
         y_plane[sy : sy + s, sx : sx + s] = yy
         u_plane[sy // 2 : (sy + s) // 2, sx // 2 : (sx + s) // 2] = uu
