@@ -45,7 +45,7 @@ class LiveMonitorRequest(MonitorSpec):
         return value
 
     def spec(self) -> MonitorSpec:
-        return MonitorSpec.model_construct(**self.model_dump(include=set(MonitorSpec.model_fields)))
+        return MonitorSpec.model_construct(**{name: getattr(self, name) for name in MonitorSpec.model_fields})
 
 
 class LiveDigestRequest(DigestSpec):
@@ -54,7 +54,7 @@ class LiveDigestRequest(DigestSpec):
     skip_validation: bool = False
 
     def spec(self) -> DigestSpec:
-        return DigestSpec.model_construct(**self.model_dump(include=set(DigestSpec.model_fields)))
+        return DigestSpec.model_construct(**{name: getattr(self, name) for name in DigestSpec.model_fields})
 
 
 class JobResponse(BaseModel):

@@ -24,6 +24,7 @@ from livesight.api.models import (
 from livesight.api.sse import job_event_stream, parse_last_event_id
 from livesight.api.state import AppState, app_state
 from livesight.runs.specs import job_config
+from livesight.runs.views import TRIGGER_TYPES
 from livesight.settings import Settings
 from livesight.sources.urls import redact
 from livesight.store.records import JobRecord
@@ -175,7 +176,7 @@ async def get_job(job_id: str, request: Request, owner: Owner) -> JobDetail:
     job = await _own_job(request, job_id, owner)
     stats = job.stats  # stored by the run as it goes (and with the final status): whichever replica runs it
     events = await state.store.list_events("job", job_id)
-    triggers = [state.views.trigger_view(e) for e in events if e.type == "condition"]
+    triggers = [state.views.trigger_view(e) for e in events if e.type in TRIGGER_TYPES]
     summaries = [e.data.get("payload", {}) for e in events if e.type == "summary"]
     return JobDetail(
         job_id=job.id,

@@ -24,8 +24,8 @@ from livesight.pipeline.runner import ChunkAnalysis, Resume, Run, RunConfig, Run
 from livesight.pipeline.sinks import StoreSink
 from livesight.rules import job_status_for, make_event, new_id
 from livesight.runs.manager import RunManager
-from livesight.runs.specs import DigestSpec, MonitorSpec, job_stats
-from livesight.runs.views import WEBHOOK_TYPES
+from livesight.runs.specs import DigestSpec, MonitorSpec, job_stats, source_key
+from livesight.runs.views import RULE_TYPES, TRIGGER_TYPES, WEBHOOK_TYPES
 from livesight.sources.urls import redact
 from livesight.store import ClaimScope
 from livesight.store._checks import JobCheck
@@ -164,6 +164,7 @@ class _JobSink(StoreSink):
         self.spec = spec
         self._last_stats = 0.0
         self._reconnects = 0
+        self._source_seen: tuple[str, int] | None = None
         self._counters = RunCounters(manager.metrics)
         self._checks: list[JobCheck] = []
         self._last_checks = time.monotonic()
@@ -246,11 +247,12 @@ class _JobSink(StoreSink):
 
     async def progress(self, progress: RunProgress) -> None:
         """Monitor jobs report progress and store stats at checks (:meth:`checked`); between them (a long
-        interval, a source reconnecting) the stored stats are refreshed every ``_STATS_IDLE`` seconds, so
-        that the API, which reads only the store, sees the source's state."""
-        if time.monotonic() - self._last_stats < _STATS_IDLE:
+        interval, a source reconnecting) the stored stats are refreshed when the source's state changes and
+        every ``_STATS_IDLE`` seconds, so that the API, which reads only the store, sees the source's state."""
+        seen = source_key(progress.health)
+        if seen == self._source_seen and time.monotonic() - self._last_stats < _STATS_IDLE:
             return
-        self._last_stats = time.monotonic()
+        self._source_seen, self._last_stats = seen, time.monotonic()
         await self.store.update_job(self.job.id, stats=job_stats(progress.stats, None, progress.health))
 
     async def checked(self, progress: RunProgress, sample: Sample, verdict: Verdict | None, fired: bool) -> None:
@@ -285,7 +287,7 @@ class _JobSink(StoreSink):
         now = time.monotonic()
         if fired or now - self._last_checks >= _CHECKS_EVERY:
             await self.flush_checks()
-        if now - self._last_stats >= _STATS_EVERY:
+        if fired or now - self._last_stats >= _STATS_EVERY:  # fired: the rules' new state is stored at once
             self._last_stats = now
             await self.store.update_job(self.job.id, stats=job_stats(stats, None, health))
 
@@ -315,7 +317,7 @@ class _JobSink(StoreSink):
             payloads,
             deliveries=lambda stored: self.webhooks([(r, self._trigger_payload(r, attached)) for r in stored]),
         )
-        self.manager.metrics.triggers.inc(len(records))
+        self.manager.metrics.triggers.inc(sum(r.type in TRIGGER_TYPES for r in records))
         self.manager.metrics.events.inc(len(records))
         self.published(records)
 
@@ -323,7 +325,7 @@ class _JobSink(StoreSink):
         view = self.manager.views.trigger_view(record)
         payload = {
             "condition": view["condition"],
-            "triggered": True,
+            "triggered": view["triggered"],
             "explanation": view["explanation"],
             "confidence": record.confidence,
             "stream_time": record.stream_time,
@@ -334,6 +336,8 @@ class _JobSink(StoreSink):
             "chunk_index": record.chunk_index,
             "t_start": record.t_start,
         }
+        if record.type in RULE_TYPES:
+            payload.update({k: view[k] for k in ("rule", "transition", "start", "end", "duration", "peak_confidence")})
         if record.id in frames:
             payload["frame_b64"] = frames[record.id]
         return payload

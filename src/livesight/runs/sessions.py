@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -20,7 +21,7 @@ from livesight.pipeline.runner import ChunkAnalysis, Resume, Run, RunProgress, r
 from livesight.pipeline.sinks import StoreSink
 from livesight.rules import session_status_for
 from livesight.runs.manager import RunManager
-from livesight.runs.specs import session_run_config, session_stats
+from livesight.runs.specs import session_run_config, session_stats, source_key
 from livesight.store import ClaimScope
 from livesight.store.records import EventRecord, NewDelivery, SessionRecord
 from livesight.types import Chunk, Event
@@ -28,6 +29,7 @@ from livesight.types import Chunk, Event
 log = logging.getLogger(__name__)
 
 ENDED = ("FINISHED", "FAILED")
+_STATS_IDLE = 10.0  # seconds between stats writes while nothing else writes them
 
 
 class SessionManager(RunManager):
@@ -123,6 +125,17 @@ class _SessionSink(StoreSink):
         self.session = session
         self.webhook_url = webhook_url
         self._counters = RunCounters(manager.metrics)
+        self._source_seen: tuple[str, int] | None = None
+        self._last_stats = time.monotonic()
+
+    async def progress(self, progress: RunProgress) -> None:
+        """Between chunks (a source connecting or reconnecting), the stored stats follow the source's state:
+        at once when it changes, and every ``_STATS_IDLE`` seconds."""
+        seen = source_key(progress.health)
+        if seen == self._source_seen and time.monotonic() - self._last_stats < _STATS_IDLE:
+            return
+        self._source_seen, self._last_stats = seen, time.monotonic()
+        await self.store.update_session(self.session.id, stats=session_stats(progress.stats, progress.health))
 
     async def chunk_recorded(self, progress: RunProgress, chunk: Chunk) -> None:
         await super().chunk_recorded(progress, chunk)

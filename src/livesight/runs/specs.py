@@ -7,15 +7,28 @@ another replica, a Ray actor — claims it: the run config comes from the spec a
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+import datetime as dt
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ModelWrapValidatorHandler,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from livesight.judges import Judge
 from livesight.pipeline.gate import GateConfig
 from livesight.pipeline.runner import RunConfig
 from livesight.pipeline.stats import RunStats
 from livesight.rules import StopReason, TriggerRule
+from livesight.rules.appearances import DAYS, RuleSpec, Schedule
 from livesight.settings import Settings
 from livesight.sources.hub import SourceOptions
 from livesight.sources.urls import redact
@@ -47,6 +60,82 @@ def http_url(value: str) -> str:
 
 HttpURL = Annotated[str, AfterValidator(http_url)]
 
+Day = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+_EVERY_DAY: tuple[Day, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+class KOfN(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    k: int = Field(ge=1, description="positive answers needed…")
+    n: int = Field(ge=1, le=100, description="…among the last n checks")
+
+    @model_validator(mode="after")
+    def _k_within_n(self) -> KOfN:
+        if self.k > self.n:
+            raise ValueError(f"k ({self.k}) must not exceed n ({self.n})")
+        return self
+
+
+class ScheduleModel(BaseModel):
+    """When a rule is asked: days and hours in a time zone; outside them it is not asked and costs nothing."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    days: list[Day] = Field(default_factory=lambda: list(_EVERY_DAY), min_length=1)
+    start: dt.time = Field(default=dt.time(0, 0), description="local time, e.g. 22:00")
+    end: dt.time = Field(default=dt.time(0, 0), description="local time; before start: past midnight; = start: all day")
+    timezone: str = Field(default="UTC", description="an IANA time zone, e.g. Europe/Paris")
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ValueError, ZoneInfoNotFoundError):
+            raise ValueError(f"unknown time zone {value!r} (use an IANA name such as Europe/Paris)") from None
+        return value
+
+    def schedule(self) -> Schedule:
+        return Schedule(frozenset(DAYS.index(d) for d in self.days), self.start, self.end, self.timezone)
+
+
+class RuleModel(BaseModel):
+    """One named rule of a job: a question asked at every check point, and when its answers make an
+    appearance (every operator is optional)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$", description="unique in the job; letters, digits, _ . -")
+    condition: NonBlank = Field(min_length=1, max_length=1000, description="a yes/no question")
+    min_duration_seconds: float = Field(default=0, ge=0, le=86400, description="true this long before it starts")
+    k_of_n: KOfN | None = Field(default=None, description="k positive answers of the last n checks")
+    enter_confidence: float = Field(default=0, ge=0, le=1, description="confidence a yes needs to start it")
+    exit_confidence: float | None = Field(default=None, ge=0, le=1, description="…and to go on (default: enter)")
+    exit_delay_seconds: float = Field(default=0, ge=0, le=3600, description="no yes this long before it ends")
+    cooldown_seconds: float = Field(default=0, ge=0, le=86400, description="between the end of one and the next")
+    ongoing_every_seconds: float | None = Field(default=None, gt=0, description="a reminder this often while on")
+    schedule: ScheduleModel | None = None
+    severity: Literal["low", "medium", "high"] = "medium"
+
+    def spec(self) -> RuleSpec:
+        k_of_n = self.k_of_n or KOfN(k=1, n=1)
+        return RuleSpec(
+            name=self.name,
+            condition=self.condition,
+            k=k_of_n.k,
+            n=k_of_n.n,
+            min_duration_seconds=self.min_duration_seconds,
+            enter_confidence=self.enter_confidence,
+            exit_confidence=self.exit_confidence,
+            exit_delay_seconds=self.exit_delay_seconds,
+            cooldown_seconds=self.cooldown_seconds,
+            ongoing_every_seconds=self.ongoing_every_seconds,
+            schedule=self.schedule.schedule() if self.schedule is not None else None,
+            severity=self.severity,
+        )
+
+
 _DEFAULT_MIN_INTERVAL: float = Settings.model_fields["min_interval_seconds"].default
 _SPEC = ConfigDict(extra="ignore", frozen=True)
 
@@ -59,7 +148,13 @@ class MonitorSpec(BaseModel):
     model_config = _SPEC
 
     stream_url: NonBlank = Field(min_length=1, max_length=500, description="HLS, RTSP(S) or YouTube/Twitch live URL.")
-    condition: NonBlank = Field(min_length=1, max_length=1000, description="Best phrased as a yes/no question.")
+    condition: NonBlank | None = Field(
+        default=None,
+        min_length=1,
+        max_length=1000,
+        description="Best phrased as a yes/no question. Required unless rules are given; with rules, it is one "
+        "more rule, named 'condition'.",
+    )
     webhook_url: HttpURL | None = Field(default=None, min_length=1, max_length=2083, description="Webhook mode.")
     interval_seconds: float = Field(
         default=10,
@@ -81,23 +176,77 @@ class MonitorSpec(BaseModel):
         description="LiveSight extension: a budget of model calls per hour; past it the interval stretches "
         "instead of the job failing (null: the server's LIVESIGHT_MAX_MODEL_CALLS_PER_HOUR).",
     )
+    rules: list[RuleModel] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=20,
+        description="LiveSight extension: several named rules on the one stream, all asked in one model call per "
+        "check point; each reports appearances (rule_started, announced as watch_triggered; rule_ended with "
+        "start, end and duration). max_triggers then counts appearances.",
+    )
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _something_to_ask(cls, data: Any, handler: ModelWrapValidatorHandler[MonitorSpec]) -> MonitorSpec:
+        """``condition`` is required unless rules are given: reported with the other fields' errors, in one 422."""
+        missing = isinstance(data, dict) and data.get("condition") is None and not data.get("rules")
+        try:
+            spec = handler(data)
+        except ValidationError as exc:
+            if not missing:
+                raise
+            errors: list[InitErrorDetails] = [
+                {
+                    # the same error, message and context (field_message words it from the context)
+                    "type": PydanticCustomError(
+                        e["type"], e["msg"].replace("{", "{{").replace("}", "}}"), e.get("ctx")
+                    ),
+                    "loc": e["loc"],
+                    "input": e["input"],
+                }
+                for e in exc.errors()
+            ]
+            errors.insert(0, {"type": "missing", "loc": ("condition",), "input": data})
+            raise ValidationError.from_exception_data(exc.title, errors) from None
+        if missing:
+            raise ValidationError.from_exception_data(
+                cls.__name__, [{"type": "missing", "loc": ("condition",), "input": data}]
+            )
+        names = [r.name for r in spec.rules or []] + (["condition"] if spec.rules and spec.condition else [])
+        if len(names) != len(set(names)):
+            raise ValueError("rule names must be unique (a condition given with rules is the rule 'condition')")
+        return spec
+
+    def rule_specs(self) -> tuple[RuleSpec, ...]:
+        """The job's rules; a condition given with them is one more (named ``condition``)."""
+        if not self.rules:
+            return ()
+        specs = [r.spec() for r in self.rules]
+        if self.condition:
+            specs.append(RuleSpec("condition", self.condition, cooldown_seconds=self.trigger_cooldown_seconds))
+        return tuple(specs)
 
     def config(self) -> dict[str, Any]:
         """What is stored in the job's ``config`` (the URL, condition and webhook have their own columns)."""
-        return self.model_dump(include=set(MonitorSpec.model_fields) - {"stream_url", "condition", "webhook_url"})
+        fields = set(MonitorSpec.model_fields) - {"stream_url", "condition", "webhook_url"}
+        return self.model_dump(mode="json", include=fields, exclude_none=False)
 
     @classmethod
     def of(cls, job: JobRecord) -> MonitorSpec:
         """The spec of a stored job (not validated again: it was when the job was created)."""
         stored = {k: v for k, v in job.config.items() if k in MonitorSpec.model_fields}
+        if stored.get("rules"):
+            stored["rules"] = [RuleModel.model_validate(r) for r in stored["rules"]]
         return MonitorSpec.model_construct(
-            stream_url=job.stream_url, condition=job.condition or "", webhook_url=job.webhook_url, **stored
+            stream_url=job.stream_url, condition=job.condition, webhook_url=job.webhook_url, **stored
         )
 
     def run_config(self, settings: Settings) -> RunConfig:
+        rules = self.rule_specs()
         return RunConfig(
             source_url=self.stream_url,
-            condition=self.condition,
+            condition=None if rules else self.condition,
+            rules=rules,
             interval_seconds=self.interval_seconds,
             input_mode=self.input_mode,
             clip_duration_seconds=self.clip_duration_seconds,
@@ -212,6 +361,12 @@ def source_health(health: Any) -> dict[str, Any]:
         "last_frame_age_seconds": None if age is None else round(age, 3),
         "error": health.error,
     }
+
+
+def source_key(health: Any) -> tuple[str, int] | None:
+    """What of a source's health, when it changes, is stored at once (the API and the UI show it): its state
+    and reconnects."""
+    return None if health is None else (health.state.value, health.reconnects)
 
 
 def session_stats(stats: RunStats, health: Any = None) -> dict[str, Any]:

@@ -22,6 +22,9 @@ from livesight.store.records import ChunkRecord, EventRecord, OwnerKind
 SSE_NAMES = {
     "job_started": "started",
     "condition": "triggered",
+    "rule_started": "triggered",  # an appearance of a rule starting is the hosted API's trigger
+    "rule_ongoing": "rule_ongoing",
+    "rule_ended": "rule_ended",
     "job_stopped": "stopped",
     "error": "error",
     "summary": "summary",
@@ -29,12 +32,19 @@ SSE_NAMES = {
 WEBHOOK_TYPES = {
     "job_started": "job_started",
     "condition": "watch_triggered",
+    "rule_started": "watch_triggered",
+    "rule_ongoing": "rule_ongoing",
+    "rule_ended": "rule_ended",
     "job_stopped": "job_stopped",
     "error": "error",
     "summary": "summary_generated",
 }
 TERMINAL_TYPES = {"job_stopped", "error"}
 """Job event types that end a job's SSE stream."""
+TRIGGER_TYPES = {"condition", "rule_started"}
+"""Job event types that are triggers (``GET /api/jobs/{id}`` → ``triggers``, ``watch_triggered``)."""
+RULE_TYPES = {"rule_started", "rule_ongoing", "rule_ended"}
+_RULE_FIELDS = ("rule", "transition", "start", "end", "duration", "peak_confidence", "announced_at")
 
 
 def public_url(settings: Settings) -> str:
@@ -79,13 +89,16 @@ class Views:
             stages=record.data.get("stages"),
             reused=record.data.get("reused", False),
         )
+        if record.type in RULE_TYPES:  # an appearance of a named rule: when it started, ended, how long
+            view.update({k: record.data.get(k) for k in _RULE_FIELDS})
+            view["triggered"] = record.type == "rule_started"
         return view
 
     def job_message(self, record: EventRecord) -> Message:
         """The SSE message of a stored job event; every one names its job (``job_id``)."""
         name = SSE_NAMES.get(record.type, record.type)
         data = dict(record.data.get("payload") or {})
-        if record.type == "condition" and record.job_id:
+        if (record.type == "condition" or record.type in RULE_TYPES) and record.job_id:
             data = {**data, **self.trigger_view(record)}
         data = {"job_id": record.job_id, **data}
         return Message(name, data, record.seq, terminal=record.type in TERMINAL_TYPES)
