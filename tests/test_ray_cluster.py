@@ -46,9 +46,9 @@ GAP = "select count(*) from gaps where {column} = %s and reason = 'server restar
 
 @pytest.fixture
 def stream() -> Iterator[LiveHLSServer]:
-    """Four minutes of scene, a red square for 6 s every 20 s, played in real time."""
-    events = tuple((start, start + 6.0) for start in range(8, 240, 20))
-    with LiveHLSServer(spec=SceneSpec(duration=240.0, events=events), speed=1.0) as hls:
+    """Six minutes of scene, a red square for 6 s every 20 s, played at twice real time (3 minutes)."""
+    events = tuple((start, start + 6.0) for start in range(8, 360, 20))
+    with LiveHLSServer(spec=SceneSpec(duration=360.0, events=events), speed=2.0) as hls:
         yield hls
 
 

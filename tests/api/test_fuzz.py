@@ -35,7 +35,7 @@ schema = schemathesis.pytest.from_fixture("api_schema")
 
 
 @schema.parametrize()
-@settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
 def test_no_server_errors(case: schemathesis.Case, fuzz_server: LiveServer) -> None:
     response = case.call(base_url=fuzz_server.url, timeout=20)
     assert response.status_code < 500, (case.method, case.path, response.status_code, response.text[:500])
