@@ -30,15 +30,20 @@ class MaxJobsReached(LiveSightError):
     remediation = "Cancel a running job (DELETE /api/jobs/{job_id}) or raise LIVESIGHT_MAX_JOBS."
 
 
-class JobService:
-    """Live-monitor and digest jobs, as the API sees them."""
-
+class _Service:
     def __init__(self, settings: Settings, store: Store, bus: Bus, runner: Runner, judge: Callable[[], Judge]) -> None:
         self.settings = settings
         self.store = store
         self.bus = bus
         self.runner = runner
         self.judge = judge
+
+
+class JobService(_Service):
+    """Live-monitor and digest jobs, as the API sees them."""
+
+    def __init__(self, settings: Settings, store: Store, bus: Bus, runner: Runner, judge: Callable[[], Judge]) -> None:
+        super().__init__(settings, store, bus, runner, judge)
         #: Streams ``POST /api/prepare-stream`` found live a moment ago: the next job on them skips its probe.
         self.probes = RecentProbes()
 
@@ -91,15 +96,8 @@ class JobService:
         return True
 
 
-class SessionService:
+class SessionService(_Service):
     """Livestream sessions, as the API sees them."""
-
-    def __init__(self, settings: Settings, store: Store, bus: Bus, runner: Runner, judge: Callable[[], Judge]) -> None:
-        self.settings = settings
-        self.store = store
-        self.bus = bus
-        self.runner = runner
-        self.judge = judge
 
     async def start(
         self,
