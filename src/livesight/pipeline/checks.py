@@ -231,19 +231,7 @@ class ConditionChecker:
             if isinstance(outcome, BaseException):
                 return  # the check it would reuse failed: nothing to apply (that failure was counted)
         elif isinstance(outcome, BaseException):
-            stats.checks_failed += 1
-            usage = getattr(outcome, "usage", None)
-            if usage is not None:
-                stats.add_usage(usage)
-            self._settle_budget(sample, usage)
-            if self._reference is task and self.gate is not None:
-                self.gate.forget()  # nothing to reuse: the next check point is judged
-                self._reference = None
-            log.warning("run %s: check at %.2fs failed: %s", self.ctx.run_id, sample.session_time, outcome)
-            if isinstance(outcome, FATAL_JUDGE_ERRORS):
-                self._done = True
-                self.ctx.stop(StopReason.JUDGE_FAILED, str(outcome))
-            await self.ctx.sink.checked(self.ctx.progress(), sample, None, False)
+            await self._failed(task, sample, outcome)
             return
         else:
             stats.checks_performed += 1
@@ -253,11 +241,7 @@ class ConditionChecker:
         decision = self.rule_state.apply(verdict.match, sample.session_time)
         if decision.fire:
             stats.triggers_fired += 1
-            if not sample.images and checked.frame is not None:
-                # A reused verdict fired: the evidence is the current picture, encoded only now.
-                config = self.ctx.config
-                images = await encode_images([checked.frame], [config.frame_long_side], config.jpeg_quality)
-                sample = replace(sample, images=images)
+            sample = await self._with_picture(sample, checked.frame)
             await self._emit_trigger(sample, verdict)
         await self.ctx.sink.checked(self.ctx.progress(), sample, verdict, decision.fire)
         if decision.done:
@@ -265,6 +249,32 @@ class ConditionChecker:
             max_triggers = self.ctx.config.rule.max_triggers
             reason = StopReason.CONDITION_TRIGGERED if max_triggers == 1 else StopReason.MAX_TRIGGERS_REACHED
             self.ctx.stop(reason, f"{self.rule_state.triggers} trigger(s)")
+
+    async def _failed(self, task: asyncio.Task[_Outcome], sample: Sample, error: BaseException) -> None:
+        """A judged check failed: count it and what it cost; nothing to reuse from it; a judge that cannot go
+        on (bad key, unknown model) ends the run."""
+        stats = self.stats
+        stats.checks_failed += 1
+        usage = getattr(error, "usage", None)
+        if usage is not None:
+            stats.add_usage(usage)
+        self._settle_budget(sample, usage)
+        if self._reference is task and self.gate is not None:
+            self.gate.forget()  # nothing to reuse: the next check point is judged
+            self._reference = None
+        log.warning("run %s: check at %.2fs failed: %s", self.ctx.run_id, sample.session_time, error)
+        if isinstance(error, FATAL_JUDGE_ERRORS):
+            self._done = True
+            self.ctx.stop(StopReason.JUDGE_FAILED, str(error))
+        await self.ctx.sink.checked(self.ctx.progress(), sample, None, False)
+
+    async def _with_picture(self, sample: Sample, frame: Frame | None) -> Sample:
+        """``sample`` with its picture: a reused verdict's sample has none, so ``frame`` is encoded only now."""
+        if sample.images or frame is None:
+            return sample
+        config = self.ctx.config
+        images = await encode_images([frame], [config.frame_long_side], config.jpeg_quality)
+        return replace(sample, images=images)
 
     def _settle_budget(self, sample: Sample, usage: Usage | None) -> None:
         """Count the model calls a check really made (retries and repairs included), less its reservation."""

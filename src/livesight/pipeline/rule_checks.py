@@ -21,10 +21,8 @@ from dataclasses import replace
 from datetime import UTC, datetime
 
 from livesight.judges import check_rules
-from livesight.judges.errors import FATAL_JUDGE_ERRORS
 from livesight.pipeline.checks import ConditionChecker, _Outcome
 from livesight.pipeline.context import RunContext
-from livesight.pipeline.sampler import encode_images
 from livesight.rules import StopReason, make_event, new_id
 from livesight.rules.appearances import Answer, RuleSpec, RuleState, Transition
 from livesight.types import Frame, RuleVerdicts, Sample, Usage, Verdict
@@ -131,28 +129,9 @@ class RulesChecker(ConditionChecker):
             reason = StopReason.CONDITION_TRIGGERED if limit == 1 else StopReason.MAX_TRIGGERS_REACHED
             self.ctx.stop(reason, f"{stats.triggers_fired} appearance(s)")
 
-    async def _failed(self, task: asyncio.Task[_Outcome], sample: Sample, error: BaseException) -> None:
-        stats = self.stats
-        stats.checks_failed += 1
-        usage = getattr(error, "usage", None)
-        if usage is not None:
-            stats.add_usage(usage)
-        self._settle_budget(sample, usage)
-        if self._reference is task and self.gate is not None:
-            self.gate.forget()
-            self._reference = None
-        log.warning("run %s: rules check at %.2fs failed: %s", self.ctx.run_id, sample.session_time, error)
-        if isinstance(error, FATAL_JUDGE_ERRORS):
-            self._done = True
-            self.ctx.stop(StopReason.JUDGE_FAILED, str(error))
-        await self.ctx.sink.checked(self.ctx.progress(), sample, None, False)
-
     async def _keep_frame(self, reference: str, sample: Sample, frame: Frame | None) -> Sample:
         """Keep the JPEG of a positive answer (encoding a reused answer's frame only now), for evidence."""
-        if not sample.images and frame is not None:
-            config = self.ctx.config
-            images = await encode_images([frame], [config.frame_long_side], config.jpeg_quality)
-            sample = replace(sample, images=images)
+        sample = await self._with_picture(sample, frame)
         if sample.images and reference not in self._frames:
             self._frames[reference] = sample.images[-1].jpeg
             self._frame_order.append(reference)
